@@ -1,0 +1,49 @@
+/**
+ * Base error for everything geosteer raises on purpose. Each kind carries a
+ * stable `GS_ERR_<AREA>_<WHAT>` code (listed in docs/errors.md) so scripts and
+ * tests can match on the code instead of the message.
+ */
+export class GeosteerError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'GeosteerError';
+    this.code = code;
+  }
+}
+
+/** One problem found in a config source, pointing at FILE:LINE:COL. */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  col: number;
+  /** YAML path such as `services.www.datacenters[2]`, or '' for zone-file lines. */
+  path: string;
+  message: string;
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = `${i.file}:${i.line}:${i.col}`;
+  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
+}
+
+/** A map file (or a zone file it names) was rejected; `issues` lists every problem found. */
+export class ConfigError extends GeosteerError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(
+      'GS_ERR_CONFIG_INVALID',
+      `${issues.length} error(s) in map file:\n` + issues.map(formatIssue).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** The GeoIP database could not be opened or failed its sanity check. */
+export class GeoDbError extends GeosteerError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('GS_ERR_GEO_DATABASE', message, options);
+    this.name = 'GeoDbError';
+  }
+}

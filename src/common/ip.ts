@@ -1,0 +1,139 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * Small IP helpers shared by config (CIDR validation), geo (prefix arithmetic)
+ * and dns (ECS addresses). Addresses are byte arrays: 4 bytes for IPv4, 16 for
+ * IPv6, so prefix maths is the same for both families.
+ */
+
+export type IpBytes = Uint8Array;
+
+/** Parses a textual IPv4/IPv6 address (no zone id). Returns null if invalid. */
+export function parseIp(text: string): IpBytes | null {
+  if (isIPv4(text)) {
+    const out = new Uint8Array(4);
+    const parts = text.split('.');
+    for (let i = 0; i < 4; i++) out[i] = Number(parts[i]);
+    return out;
+  }
+  if (!isIPv6(text) || text.includes('%')) return null;
+  const out = new Uint8Array(16);
+  let head = text;
+  let tail = '';
+  const dbl = text.indexOf('::');
+  if (dbl >= 0) {
+    head = text.slice(0, dbl);
+    tail = text.slice(dbl + 2);
+  }
+  const toGroups = (s: string): number[] => {
+    if (s === '') return [];
+    const groups: number[] = [];
+    for (const part of s.split(':')) {
+      if (part.includes('.')) {
+        const v4 = parseIp(part);
+        if (!v4) return [NaN];
+        groups.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else {
+        groups.push(parseInt(part, 16));
+      }
+    }
+    return groups;
+  };
+  const h = toGroups(head);
+  const t = toGroups(tail);
+  const all = dbl >= 0 ? [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
+  if (all.length !== 8 || all.some((g) => Number.isNaN(g))) return null;
+  for (let i = 0; i < 8; i++) {
+    out[i * 2] = all[i] >> 8;
+    out[i * 2 + 1] = all[i] & 0xff;
+  }
+  return out;
+}
+
+/** Canonical text: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run as ::). */
+export function formatIp(bytes: IpBytes): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestLen < 2) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+/** If `bytes` is an IPv4-mapped IPv6 address (::ffff:a.b.c.d), the IPv4 bytes; else null. */
+export function unmapIpv4(bytes: IpBytes): IpBytes | null {
+  if (bytes.length !== 16) return null;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return null;
+  if (bytes[10] !== 0xff || bytes[11] !== 0xff) return null;
+  return bytes.slice(12);
+}
+
+/** Copy of `bytes` with every bit after the first `prefix` bits cleared. */
+export function maskIp(bytes: IpBytes, prefix: number): IpBytes {
+  const out = new Uint8Array(bytes.length);
+  const full = prefix >> 3;
+  for (let i = 0; i < full && i < bytes.length; i++) out[i] = bytes[i];
+  const rem = prefix & 7;
+  if (rem && full < bytes.length) out[full] = bytes[full] & (0xff << (8 - rem));
+  return out;
+}
+
+/** Number of leading bits two same-family addresses share. */
+export function commonPrefixLength(a: IpBytes, b: IpBytes): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ^ b[i];
+    if (x !== 0) return i * 8 + Math.clz32(x) - 24;
+  }
+  return a.length * 8;
+}
+
+export interface Cidr {
+  bytes: IpBytes;
+  prefix: number;
+}
+
+/**
+ * Parses `addr/len` (or a bare address, as a host route). Rejects host bits set
+ * beyond the prefix, because `10.1.2.3/8` is almost always a typo for something.
+ */
+export function parseCidr(text: string): Cidr | string {
+  const slash = text.indexOf('/');
+  const addrText = slash >= 0 ? text.slice(0, slash) : text;
+  const bytes = parseIp(addrText);
+  if (!bytes) return `"${addrText}" is not an IPv4 or IPv6 address`;
+  const max = bytes.length * 8;
+  let prefix = max;
+  if (slash >= 0) {
+    const lenText = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
+      return `prefix length "${lenText}" must be 0-${max}`;
+    }
+    prefix = Number(lenText);
+  }
+  const masked = maskIp(bytes, prefix);
+  for (let i = 0; i < bytes.length; i++) {
+    if (masked[i] !== bytes[i]) return `host bits set after /${prefix} (did you mean ${formatIp(masked)}/${prefix}?)`;
+  }
+  return { bytes, prefix };
+}
+
+/** True when `addr` (same family) lies inside `net/prefix`. */
+export function cidrContains(net: Cidr, addr: IpBytes): boolean {
+  if (net.bytes.length !== addr.length) return false;
+  return commonPrefixLength(net.bytes, addr) >= net.prefix;
+}

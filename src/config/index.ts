@@ -1,0 +1,17 @@
+export {
+  inZone,
+  loadMapFile,
+  normalizeName,
+  parseMapText,
+  type DatacenterConfig,
+  type Fallback,
+  type MapConfig,
+  type RegionConfig,
+  type ServiceAddresses,
+  type ServiceConfig,
+  type SoaConfig,
+  type ZoneConfig,
+} from './map-file';
+export { parseDuration } from './duration';
+export type { RData, RecordType, ZoneRecord } from './records';
+export { parseZoneText } from './zone-file';

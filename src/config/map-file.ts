@@ -1,0 +1,469 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
+import { ConfigError, type ConfigIssue } from '../common/errors';
+import { parseCidr } from '../common/ip';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { RegionRules } from '../geo';
+import { parseDuration } from './duration';
+import type { ZoneRecord } from './records';
+import { join, YamlReader } from './yaml-reader';
+import { parseZoneText } from './zone-file';
+import { checkZone } from './zone-check';
+
+/** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
+export interface MapConfig {
+  file: string;
+  /** Short hash of the map file and the zone files it names, to tell versions apart in logs and metrics. */
+  version: string;
+  serverId: string;
+  /** Absolute MMDB path, or 'default' for the bundled GeoLite2-City. */
+  geoDatabase: string;
+  datacenters: DatacenterConfig[];
+  regions: RegionConfig[];
+  rules: RegionRules;
+  zones: ZoneConfig[];
+  services: ServiceConfig[];
+}
+
+export interface DatacenterConfig {
+  name: string;
+  description: string;
+}
+
+export interface RegionConfig {
+  name: string;
+  /** Datacenter indexes in order of preference. */
+  datacenters: number[];
+}
+
+export interface SoaConfig {
+  mname: string;
+  rname: string;
+  serial: number;
+  refresh: number;
+  retry: number;
+  expire: number;
+  minimum: number;
+  ttl: number;
+}
+
+export interface ZoneConfig {
+  name: string;
+  soa: SoaConfig;
+  ns: string[];
+  /** Every static record, the apex SOA and NS included. */
+  records: ZoneRecord[];
+}
+
+export type Fallback = 'first' | 'all';
+
+export interface ServiceAddresses {
+  a: string[];
+  aaaa: string[];
+}
+
+export interface ServiceConfig {
+  name: string;
+  zone: number;
+  ttl: number;
+  fallback: Fallback;
+  /** Per datacenter index: its addresses, or null when the service is not in that datacenter. */
+  addresses: (ServiceAddresses | null)[];
+  /** Per region index: the region's preference list restricted to this service's datacenters. */
+  preference: number[][];
+}
+
+const TOP_KEYS = ['server', 'geoip', 'datacenters', 'regions', 'zones', 'services'] as const;
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
+const DEFAULT_SERVICE_TTL = 60;
+const DEFAULT_ZONE_TTL = 3600;
+const MAX_TTL = 2147483647;
+
+/** Reads and validates a map file. Throws ConfigError listing every problem found. */
+export function loadMapFile(path: string): MapConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file: path, line: 0, col: 0, path: '', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  return parseMapText(text, path);
+}
+
+/** Normalises a domain name: lower case, no trailing dot. Returns null if it is not a valid host-style name. */
+export function normalizeName(text: string): string | null {
+  const t = text.trim().toLowerCase().replace(/\.$/, '');
+  if (t.length === 0 || t.length > 253) return null;
+  for (const label of t.split('.')) {
+    if (!/^[a-z0-9_*]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label) && !/^[a-z0-9_]$/.test(label)) return null;
+  }
+  return t;
+}
+
+/** True when `name` equals `zone` or lies below it. */
+export function inZone(name: string, zone: string): boolean {
+  return zone === '' || name === zone || name.endsWith('.' + zone);
+}
+
+export function parseMapText(text: string, file: string): MapConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const r = new YamlReader(file, lines);
+  for (const e of doc.errors) {
+    const p = e.linePos?.[0] ?? { line: 0, col: 0 };
+    r.issues.push({ file, line: p.line, col: p.col, path: '', message: e.message.split('\n')[0] });
+  }
+  if (r.issues.length) throw new ConfigError(r.issues);
+  const root = doc.contents as Node | null;
+  if (!isMap(root)) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: 'the map file must be a YAML mapping' }]);
+  }
+  const top = new Map<string, Node | null>();
+  for (const [k, v] of r.map(root, '', TOP_KEYS)) top.set(k, v);
+
+  const hash = createHash('sha256').update(text);
+  const baseDir = dirname(resolve(file));
+
+  // server
+  let serverId = 'geosteer';
+  for (const [k, v] of r.map(top.get('server'), 'server', ['id'])) {
+    if (k === 'id') serverId = r.str(v, 'server.id') ?? serverId;
+  }
+
+  // geoip
+  let geoDatabase = 'default';
+  for (const [k, v] of r.map(top.get('geoip'), 'geoip', ['database'])) {
+    if (k === 'database') {
+      const s = r.str(v, 'geoip.database');
+      if (s) geoDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
+    }
+  }
+
+  // datacenters
+  const datacenters: DatacenterConfig[] = [];
+  const dcIndex = new Map<string, number>();
+  const dcNode = top.get('datacenters');
+  if (!dcNode) r.error(root, 'datacenters', 'missing: declare at least one datacenter');
+  for (const [name, v, pair] of r.map(dcNode, 'datacenters')) {
+    const path = join('datacenters', name);
+    if (!NAME_RE.test(name)) {
+      r.error(pair.key as Node, path, `datacenter name "${name}" must be lower-case letters, digits, "-" or "_"`);
+      continue;
+    }
+    let description = '';
+    for (const [k, dv] of r.map(v, path, ['description'])) {
+      if (k === 'description') description = r.str(dv, join(path, k)) ?? '';
+    }
+    dcIndex.set(name, datacenters.length);
+    datacenters.push({ name, description });
+  }
+
+  // regions
+  const regions: RegionConfig[] = [];
+  const rules: RegionRules = {
+    regions: [],
+    defaultRegion: -1,
+    countries: new Map(),
+    subdivisions: new Map(),
+    continents: new Map(),
+    cidrs: [],
+  };
+  const ruleOwner = new Map<string, string>();
+  const claim = (key: string, region: string, node: Node, path: string): boolean => {
+    const prev = ruleOwner.get(key);
+    if (prev !== undefined) {
+      r.error(node, path, `${key} is already mapped to region "${prev}"`);
+      return false;
+    }
+    ruleOwner.set(key, region);
+    return true;
+  };
+  const regNode = top.get('regions');
+  if (!regNode) r.error(root, 'regions', 'missing: declare at least one region');
+  for (const [name, v, pair] of r.map(regNode, 'regions')) {
+    const path = join('regions', name);
+    if (!NAME_RE.test(name)) {
+      r.error(pair.key as Node, path, `region name "${name}" must be lower-case letters, digits, "-" or "_"`);
+      continue;
+    }
+    const idx = regions.length;
+    const region: RegionConfig = { name, datacenters: [] };
+    regions.push(region);
+    rules.regions.push(name);
+    let sawList = false;
+    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'datacenters'])) {
+      const kp = join(path, k);
+      const items = k === 'default' ? [] : r.seq(rv, kp);
+      items.forEach((item, i) => {
+        const ip = join(kp, i);
+        const s = r.str(item, ip);
+        if (s === null) return;
+        if (k === 'countries') {
+          const cc = s.toUpperCase();
+          if (!/^[A-Z]{2}$/.test(cc)) r.error(item, ip, `"${s}" is not an ISO 3166-1 alpha-2 country code (e.g. CN)`);
+          else if (claim(`country ${cc}`, name, item, ip)) rules.countries.set(cc, idx);
+        } else if (k === 'subdivisions') {
+          const sd = s.toUpperCase();
+          if (!/^[A-Z]{2}-[A-Z0-9]{1,3}$/.test(sd)) r.error(item, ip, `"${s}" is not an ISO 3166-2 code (e.g. CN-GD)`);
+          else if (claim(`subdivision ${sd}`, name, item, ip)) rules.subdivisions.set(sd, idx);
+        } else if (k === 'continents') {
+          const c = s.toUpperCase();
+          if (!CONTINENTS.includes(c)) r.error(item, ip, `"${s}" is not a continent code (${CONTINENTS.join(', ')})`);
+          else if (claim(`continent ${c}`, name, item, ip)) rules.continents.set(c, idx);
+        } else if (k === 'cidrs') {
+          const c = parseCidr(s);
+          if (typeof c === 'string') r.error(item, ip, `bad CIDR "${s}": ${c}`);
+          else if (claim(`cidr ${s}`, name, item, ip)) rules.cidrs.push({ cidr: c, region: idx });
+        } else if (k === 'datacenters') {
+          const dc = dcIndex.get(s);
+          if (dc === undefined) r.error(item, ip, `unknown datacenter "${s}" (known: ${[...dcIndex.keys()].join(', ')})`);
+          else if (region.datacenters.includes(dc)) r.error(item, ip, `datacenter "${s}" is listed twice`);
+          else region.datacenters.push(dc);
+        }
+      });
+      if (k === 'datacenters') sawList = true;
+      if (k === 'default' && r.bool(rv, kp)) {
+        if (rules.defaultRegion >= 0) r.error(rv, kp, `only one region can be the default; "${regions[rules.defaultRegion].name}" already is`);
+        else rules.defaultRegion = idx;
+      }
+    }
+    if (!sawList || region.datacenters.length === 0) r.error(pair.key as Node, join(path, 'datacenters'), 'missing: list at least one datacenter');
+  }
+  if (regNode && regions.length > 0 && rules.defaultRegion < 0) {
+    r.error(regNode, 'regions', 'no default region: mark the one for unmatched clients with "default: true"');
+  }
+
+  // zones
+  const zones: ZoneConfig[] = [];
+  const zoneNode = top.get('zones');
+  if (!zoneNode) r.error(root, 'zones', 'missing: declare at least one zone');
+  for (const [rawName, v, pair] of r.map(zoneNode, 'zones')) {
+    const path = join('zones', rawName);
+    const name = normalizeName(rawName);
+    if (name === null) {
+      r.error(pair.key as Node, path, `"${rawName}" is not a valid zone name`);
+      continue;
+    }
+    if (zones.some((z) => z.name === name)) {
+      r.error(pair.key as Node, path, `zone "${name}" is declared twice`);
+      continue;
+    }
+    const zone = parseZone(r, name, path, v, pair.key as Node, baseDir, hash);
+    if (zone) zones.push(zone);
+  }
+
+  // services
+  const services: ServiceConfig[] = [];
+  for (const [rawName, v, pair] of r.map(top.get('services'), 'services')) {
+    const path = join('services', rawName);
+    const keyNode = pair.key as Node;
+    const name = normalizeName(rawName);
+    if (name === null) {
+      r.error(keyNode, path, `"${rawName}" is not a valid domain name`);
+      continue;
+    }
+    if (services.some((s) => s.name === name)) {
+      r.error(keyNode, path, `service "${name}" is declared twice`);
+      continue;
+    }
+    let zone = -1;
+    zones.forEach((z, i) => {
+      if (inZone(name, z.name) && (zone < 0 || z.name.length > zones[zone].name.length)) zone = i;
+    });
+    if (zone < 0) {
+      r.error(keyNode, path, `"${name}" is not inside any zone (zones: ${zones.map((z) => z.name).join(', ')})`);
+      continue;
+    }
+    const clash = zones[zone].records.find((rec) => rec.name === name && ['A', 'AAAA', 'CNAME'].includes(rec.rdata.type));
+    if (clash) {
+      r.error(keyNode, path, `"${name}" also has a static ${clash.rdata.type} record (${clash.file}:${clash.line}); a service owns its A/AAAA`);
+      continue;
+    }
+    const svc: ServiceConfig = {
+      name,
+      zone,
+      ttl: DEFAULT_SERVICE_TTL,
+      fallback: 'first',
+      addresses: datacenters.map(() => null),
+      preference: [],
+    };
+    let sawDcs = false;
+    for (const [k, sv] of r.map(v, path, ['ttl', 'datacenters', 'fallback'])) {
+      const kp = join(path, k);
+      if (k === 'ttl') svc.ttl = readTtl(r, sv, kp) ?? svc.ttl;
+      else if (k === 'fallback') {
+        const f = r.str(sv, kp);
+        if (f === 'first' || f === 'all') svc.fallback = f;
+        else if (f !== null) r.error(sv, kp, `fallback must be "first" or "all", not "${f}"`);
+      } else if (k === 'datacenters') {
+        sawDcs = true;
+        for (const [dcName, dv, dpair] of r.map(sv, kp)) {
+          const dp = join(kp, dcName);
+          const dc = dcIndex.get(dcName);
+          if (dc === undefined) {
+            r.error(dpair.key as Node, dp, `unknown datacenter "${dcName}" (known: ${[...dcIndex.keys()].join(', ')})`);
+            continue;
+          }
+          const addrs: ServiceAddresses = { a: [], aaaa: [] };
+          for (const [fam, av] of r.map(dv, dp, ['a', 'aaaa'])) {
+            const ap = join(dp, fam);
+            r.seq(av, ap).forEach((item, i) => {
+              const s = r.str(item, join(ap, i));
+              if (s === null) return;
+              const ok = fam === 'a' ? isIPv4(s) : isIPv6(s) && !s.includes('%');
+              if (!ok) r.error(item, join(ap, i), `"${s}" is not an ${fam === 'a' ? 'IPv4' : 'IPv6'} address`);
+              else if (addrs[fam].includes(s)) r.error(item, join(ap, i), `address ${s} is listed twice`);
+              else addrs[fam].push(s);
+            });
+          }
+          if (addrs.a.length + addrs.aaaa.length === 0) r.error(dpair.key as Node, dp, 'no addresses: give a: [...] and/or aaaa: [...]');
+          else svc.addresses[dc] = addrs;
+        }
+      }
+    }
+    if (!sawDcs || svc.addresses.every((a) => a === null)) {
+      r.error(keyNode, join(path, 'datacenters'), 'missing: list the datacenters that serve it, with their addresses');
+      continue;
+    }
+    // A region's list restricted to the datacenters this service runs in; if none
+    // of them do, every datacenter of the service in map order (never an empty list).
+    const own = svc.addresses.map((a, i) => (a ? i : -1)).filter((i) => i >= 0);
+    svc.preference = regions.map((reg) => {
+      const list = reg.datacenters.filter((dc) => svc.addresses[dc] !== null);
+      return list.length ? list : own;
+    });
+    services.push(svc);
+  }
+
+  if (r.issues.length) throw new ConfigError(r.issues);
+  return {
+    file,
+    version: hash.digest('hex').slice(0, 12),
+    serverId,
+    geoDatabase,
+    datacenters,
+    regions,
+    rules,
+    zones,
+    services,
+  };
+}
+
+function readTtl(r: YamlReader, node: Node | null, path: string): number | null {
+  const raw = r.scalar(node);
+  const d = typeof raw === 'string' || typeof raw === 'number' ? parseDuration(raw) : null;
+  if (d === null || d > MAX_TTL) {
+    r.error(node, path, `expected a duration such as 300, 60s, 5m, 1h, 1d (0..${MAX_TTL} s)`);
+    return null;
+  }
+  return d;
+}
+
+function parseZone(
+  r: YamlReader,
+  name: string,
+  path: string,
+  node: Node | null,
+  keyNode: Node,
+  baseDir: string,
+  hash: ReturnType<typeof createHash>,
+): ZoneConfig | null {
+  let soa: SoaConfig | null = null;
+  const ns: string[] = [];
+  let ttl = DEFAULT_ZONE_TTL;
+  let recordsNode: Node | null = null;
+  let fileNode: Node | null = null;
+  const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file']);
+  for (const [k, v] of fields) if (k === 'ttl') ttl = readTtl(r, v, join(path, k)) ?? ttl;
+  for (const [k, v] of fields) {
+    const kp = join(path, k);
+    if (k === 'soa') soa = parseSoa(r, v, kp);
+    else if (k === 'ns') {
+      r.seq(v, kp).forEach((item, i) => {
+        const s = r.str(item, join(kp, i));
+        const n = s === null ? null : normalizeName(s);
+        if (s !== null && n === null) r.error(item, join(kp, i), `"${s}" is not a valid host name`);
+        else if (n !== null && ns.includes(n)) r.error(item, join(kp, i), `name server ${n} is listed twice`);
+        else if (n !== null) ns.push(n);
+      });
+    } else if (k === 'records') recordsNode = v;
+    else if (k === 'file') fileNode = v;
+  }
+  if (!soa) r.error(keyNode, join(path, 'soa'), 'missing: every zone needs an SOA (mname, rname, serial, refresh, retry, expire, minimum)');
+  if (ns.length === 0) r.error(keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
+
+  const records: ZoneRecord[] = [];
+  const addText = (text: string, file: string, lineOffset: number): void => {
+    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset });
+    for (const i of res.issues) r.issues.push({ ...i, path: i.path || path });
+    records.push(...res.records);
+  };
+  if (recordsNode) {
+    if (isScalar(recordsNode) && typeof recordsNode.value === 'string') {
+      // A block scalar's content starts on the line after its `|` indicator.
+      const { line } = r.pos(recordsNode);
+      const block = (recordsNode as { type?: string }).type?.startsWith('BLOCK') ?? false;
+      addText(recordsNode.value, r.file, block ? line : line - 1);
+    } else r.error(recordsNode, join(path, 'records'), 'expected zone-file text (use "records: |" and one record per line)');
+  }
+  if (fileNode) {
+    const f = r.str(fileNode, join(path, 'file'));
+    if (f !== null) {
+      const full = isAbsolute(f) ? f : resolve(baseDir, f);
+      try {
+        const text = readFileSync(full, 'utf8');
+        hash.update(text);
+        addText(text, full, 0);
+      } catch (err) {
+        r.error(fileNode, join(path, 'file'), `cannot read zone file ${full}: ${(err as Error).message}`);
+      }
+    }
+  }
+  if (!soa || ns.length === 0) return null;
+  const { line } = r.pos(keyNode);
+  const s: SoaConfig = soa;
+  records.unshift(
+    {
+      name,
+      ttl: s.ttl,
+      rdata: { type: 'SOA', mname: s.mname, rname: s.rname, serial: s.serial, refresh: s.refresh, retry: s.retry, expire: s.expire, minimum: s.minimum },
+      file: r.file,
+      line,
+    },
+    ...ns.map((target) => ({ name, ttl, rdata: { type: 'NS' as const, target }, file: r.file, line })),
+  );
+  const issues: ConfigIssue[] = checkZone(name, records, ns.length, path);
+  r.issues.push(...issues);
+  return { name, soa: s, ns, records };
+}
+
+function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | null {
+  const got: Partial<SoaConfig> = {};
+  const keys = ['mname', 'rname', 'serial', 'refresh', 'retry', 'expire', 'minimum', 'ttl'] as const;
+  for (const [k, v] of r.map(node, path, keys)) {
+    const kp = join(path, k);
+    if (k === 'mname' || k === 'rname') {
+      const s = r.str(v, kp);
+      // rname is a mailbox written as a name; accept "hostmaster@example.com" too.
+      const n = s === null ? null : normalizeName(k === 'rname' ? s.replace('@', '.') : s);
+      if (s !== null && n === null) r.error(v, kp, `"${s}" is not a valid name`);
+      if (n !== null) got[k] = n;
+    } else if (k === 'serial') {
+      const n = r.int(v, kp, 0, 4294967295);
+      if (n !== null) got.serial = n;
+    } else {
+      const d = readTtl(r, v, kp);
+      if (d !== null) got[k] = d;
+    }
+  }
+  const missing = keys.filter((k) => k !== 'ttl' && got[k] === undefined);
+  if (node && missing.length) {
+    r.error(node, path, `missing SOA field(s): ${missing.join(', ')}`);
+    return null;
+  }
+  if (!node) return null;
+  return { ttl: DEFAULT_ZONE_TTL, ...got } as SoaConfig;
+}

@@ -1,0 +1,25 @@
+import type { Query } from './wire';
+
+/**
+ * An answer encoded ahead of time (at map load or health change): everything
+ * after the question section, with compression pointers that assume the
+ * question name starts at offset 12, as it always does. Serving a query is
+ * then: header + the query's own question bytes (so case is preserved) + body
+ * (+ OPT).
+ */
+export interface PreparedAnswer {
+  rcode: number;
+  aa: boolean;
+  an: number;
+  ns: number;
+  ar: number;
+  body: Buffer;
+  /** The same answer without its additional section, tried before truncating over UDP. */
+  minimal: PreparedAnswer | null;
+}
+
+/** What the DNS socket layer asks for each well-formed query. Must not block or await. */
+export interface QueryResolver {
+  /** Returns the answer and sets `q.scope` when the answer depends on the client address. */
+  resolve(q: Query, clientAddress: string): PreparedAnswer;
+}

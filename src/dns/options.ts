@@ -1,0 +1,33 @@
+/** The dns part's settings (command line today; the map file's `server:` block later). */
+export interface DnsOptions {
+  /** Listen addresses, `HOST:PORT` or `[V6]:PORT`; each gets UDP and TCP. @default ['127.0.0.1:5300'] */
+  listen: string[];
+  /** Close a TCP connection after this long without a complete query (RFC 7766 6.2.3). @default 10000 */
+  tcpIdleTimeoutMs: number;
+  /** TCP connections open at once, over all listeners; more are closed at accept. @default 1000 */
+  tcpMaxConnections: number;
+  /** Queries answered per TCP connection before it is closed, bounding one client's hold. @default 10000 */
+  tcpMaxQueriesPerConnection: number;
+}
+
+export const DEFAULT_DNS_OPTIONS: DnsOptions = {
+  listen: ['127.0.0.1:5300'],
+  tcpIdleTimeoutMs: 10_000,
+  tcpMaxConnections: 1000,
+  tcpMaxQueriesPerConnection: 10_000,
+};
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  family: 4 | 6;
+}
+
+/** Parses `127.0.0.1:53`, `[::1]:53`, `0.0.0.0:5300`, `[::]:53`. */
+export function parseListenAddress(text: string): ListenAddress | string {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text);
+  if (!m) return `listen address "${text}" must be HOST:PORT or [IPV6]:PORT`;
+  const port = Number(m[2]);
+  if (port > 65535) return `port ${port} is out of range`;
+  return { host: m[1], port, family: m[1].includes(':') ? 6 : 4 };
+}

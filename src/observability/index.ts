@@ -1,0 +1,1 @@
+export { createLogger, rateLimited, type Logger } from './logger';

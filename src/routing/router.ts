@@ -1,0 +1,90 @@
+import { parseIp } from '../common/ip';
+import type { MapConfig } from '../config';
+import { CLASS_IN, QTYPE_ANY, RCODE, type PreparedAnswer, type Query, type QueryResolver } from '../dns';
+import type { Classification, GeoClassifier } from '../geo';
+import type { HealthView } from '../health';
+import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
+
+const REFUSED: PreparedAnswer = { rcode: RCODE.REFUSED, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null };
+/** Distinct resolver addresses remembered; real deployments see thousands, not millions. */
+const RESOLVER_CACHE_MAX = 100_000;
+
+/**
+ * Answers queries from prebuilt tables: one Map lookup for the name, and for
+ * a service one GeoIP classification (cached) and one array read of the
+ * health-derived choice. Build one Router per map version and swap it whole.
+ */
+export class Router implements QueryResolver {
+  readonly map: MapConfig;
+  readonly tables: RoutingTables;
+  private classifier: GeoClassifier;
+  private readonly resolverCache = new Map<string, Classification>();
+  private readonly health: HealthView;
+  private readonly onHealth = (): void => {
+    this.refreshHealth();
+  };
+
+  constructor(map: MapConfig, classifier: GeoClassifier, health: HealthView) {
+    this.map = map;
+    this.tables = buildTables(map);
+    this.classifier = classifier;
+    this.health = health;
+    this.refreshHealth();
+    health.on('change', this.onHealth);
+  }
+
+  /** Stops following health changes (when a newer Router replaces this one). */
+  detach(): void {
+    this.health.off('change', this.onHealth);
+  }
+
+  /** A new GeoIP database was swapped into the classifier: forget cached resolver results. */
+  geoChanged(classifier: GeoClassifier = this.classifier): void {
+    this.classifier = classifier;
+    this.resolverCache.clear();
+  }
+
+  /** Returns true if any region's answer changed. */
+  refreshHealth(): boolean {
+    const dcs = this.map.datacenters;
+    const svcs = this.map.services;
+    return applyHealth(this.tables, (s, d) => this.health.isUp(svcs[s].name, dcs[d].name));
+  }
+
+  resolve(q: Query, client: string): PreparedAnswer {
+    q.scope = 0;
+    if (q.qclass !== CLASS_IN) return REFUSED;
+    const t = this.tables;
+    let entry: Entry | undefined;
+    const node = t.nodes.get(q.qname);
+    if (node) entry = q.qtype === QTYPE_ANY ? node.any : (node.types.get(q.qtype) ?? node.other);
+    else {
+      let s = q.qname;
+      for (let i = s.indexOf('.'); i >= 0; i = s.indexOf('.')) {
+        s = s.slice(i + 1);
+        entry = t.referrals.get(s) ?? t.nxdomain.get(s);
+        if (entry) break;
+      }
+      if (!entry) return REFUSED; // not a zone of ours
+    }
+    if (!entry.dynamic) return entry.answer;
+    const c = this.classify(q, client);
+    const svc = entry.service;
+    if (!svc.independent) q.scope = c.scope;
+    return entry.answers[svc.choice[c.region]];
+  }
+
+  /** The classification for this query: the ECS subnet when given (and not /0), else the resolver. */
+  classify(q: Query, client: string): Classification {
+    const ecs = q.ecs;
+    if (ecs && ecs.sourcePrefix > 0) return this.classifier.classify(ecs.address);
+    let c = this.resolverCache.get(client);
+    if (!c) {
+      const bytes = parseIp(client);
+      c = this.classifier.classify(bytes ?? new Uint8Array(4));
+      if (this.resolverCache.size >= RESOLVER_CACHE_MAX) this.resolverCache.clear();
+      this.resolverCache.set(client, c);
+    }
+    return c;
+  }
+}

@@ -1,0 +1,292 @@
+import type { Fallback, MapConfig, ServiceConfig, ZoneConfig } from '../config';
+import type { RecordType } from '../config/records';
+import { TYPE_CODE } from '../config/records';
+import type { PreparedAnswer } from '../dns';
+import { encodeAnswer, type RR, type Sections } from './encode';
+
+/**
+ * Answer tables built from a map: every (name, qtype) a client can ask gets a
+ * ready answer. Static answers are one PreparedAnswer; a service's answers are
+ * one per datacenter (plus the fail-open "all" set), and the health state only
+ * picks which one to send. Everything here runs at load, never per query.
+ */
+
+const RCODE_NOERROR = 0;
+const RCODE_NXDOMAIN = 3;
+const QTYPE_DS = 43;
+const QTYPE_ANY = 255;
+/** CNAME chains inside our zones are followed this far (BIND follows 16, Knot 20; 8 is plenty for a GeoDNS zone). */
+const MAX_CHAIN = 8;
+/** ANY (RFC 8482) answers with one RRset, the first present in this order. */
+const ANY_ORDER: RecordType[] = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS', 'SOA', 'PTR'];
+
+/** A service's live routing state; `choice` is rewritten when health changes. */
+export interface ServiceRuntime {
+  readonly index: number;
+  readonly config: ServiceConfig;
+  /** Number of datacenters in the map; answers[ndc] is the fail-open "all" answer. */
+  readonly ndc: number;
+  /** Per region: datacenter index whose answer is served, or ndc for "all". */
+  choice: Int32Array;
+  /** True when every region gets the same answer: then the ECS scope is 0. */
+  independent: boolean;
+}
+
+export interface StaticEntry {
+  readonly dynamic: false;
+  readonly answer: PreparedAnswer;
+}
+export interface DynamicEntry {
+  readonly dynamic: true;
+  readonly service: ServiceRuntime;
+  /** Indexed like ServiceRuntime.choice values. */
+  readonly answers: PreparedAnswer[];
+}
+export type Entry = StaticEntry | DynamicEntry;
+
+export interface NodeEntry {
+  readonly types: Map<number, Entry>;
+  /** Any type not in `types` (NODATA, or a CNAME chain's NODATA, or a referral). */
+  readonly other: Entry;
+  readonly any: Entry;
+}
+
+export interface RoutingTables {
+  /** Every name that exists: owners, services, empty non-terminals, delegation points and glue below them. */
+  readonly nodes: Map<string, NodeEntry>;
+  /** Zone apex -> NXDOMAIN answer, for names under the zone that do not exist. */
+  readonly nxdomain: Map<string, Entry>;
+  /** Delegation point -> referral, for names below it that do not exist here. */
+  readonly referrals: Map<string, Entry>;
+  readonly services: ServiceRuntime[];
+}
+
+interface BuildNode {
+  name: string;
+  zone: ZoneConfig;
+  rrsets: Map<RecordType, RR[]>;
+  service: ServiceRuntime | null;
+  /** Nearest delegation point at or above this name (apex excluded), or null. */
+  cut: string | null;
+}
+
+interface Plan extends Sections {
+  /** When set, the service's addresses of `serviceType` are appended to `answer` per datacenter. */
+  service: ServiceRuntime | null;
+  serviceType: 'A' | 'AAAA' | null;
+  /** Zone whose SOA goes in authority if the service has no address of that type. */
+  serviceZone: ZoneConfig | null;
+}
+
+function soaRR(zone: ZoneConfig, negative: boolean): RR {
+  const s = zone.soa;
+  // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
+  const ttl = negative ? Math.min(s.ttl, s.minimum) : s.ttl;
+  return {
+    name: zone.name,
+    ttl,
+    rdata: { type: 'SOA', mname: s.mname, rname: s.rname, serial: s.serial, refresh: s.refresh, retry: s.retry, expire: s.expire, minimum: s.minimum },
+  };
+}
+
+export function buildTables(map: MapConfig): RoutingTables {
+  const services: ServiceRuntime[] = map.services.map((config, index) => ({
+    index,
+    config,
+    ndc: map.datacenters.length,
+    choice: new Int32Array(map.regions.length),
+    independent: false,
+  }));
+
+  // 1. Gather nodes.
+  const nodes = new Map<string, BuildNode>();
+  const zoneOf = (name: string): ZoneConfig | null => {
+    let best: ZoneConfig | null = null;
+    for (const z of map.zones) {
+      if ((name === z.name || name.endsWith('.' + z.name)) && (!best || z.name.length > best.name.length)) best = z;
+    }
+    return best;
+  };
+  const ensure = (name: string, zone: ZoneConfig): BuildNode => {
+    let n = nodes.get(name);
+    if (!n) nodes.set(name, (n = { name, zone, rrsets: new Map(), service: null, cut: null }));
+    return n;
+  };
+  for (const zone of map.zones) {
+    for (const rec of zone.records) {
+      const n = ensure(rec.name, zone);
+      let set = n.rrsets.get(rec.rdata.type);
+      if (!set) n.rrsets.set(rec.rdata.type, (set = []));
+      set.push({ name: rec.name, ttl: rec.ttl, rdata: rec.rdata });
+    }
+  }
+  for (const svc of services) ensure(svc.config.name, map.zones[svc.config.zone]).service = svc;
+  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN).
+  for (const n of [...nodes.values()]) {
+    let name = n.name;
+    while (name !== n.zone.name) {
+      name = name.slice(name.indexOf('.') + 1);
+      ensure(name, n.zone);
+    }
+  }
+  const cuts = new Set<string>();
+  for (const n of nodes.values()) if (n.name !== n.zone.name && n.rrsets.has('NS')) cuts.add(n.name);
+  for (const n of nodes.values()) {
+    for (let name = n.name; name !== n.zone.name; name = name.slice(name.indexOf('.') + 1)) {
+      if (cuts.has(name)) n.cut = name; // keeps the highest cut, which is the one that applies
+    }
+  }
+
+  // 2. Plans.
+  const addressesOf = (name: string): RR[] => {
+    const n = nodes.get(name);
+    if (!n || n.service) return [];
+    return [...(n.rrsets.get('A') ?? []), ...(n.rrsets.get('AAAA') ?? [])];
+  };
+  const glueFor = (rrs: RR[]): RR[] => {
+    const out: RR[] = [];
+    for (const rr of rrs) {
+      const d = rr.rdata;
+      const target = d.type === 'NS' || d.type === 'SRV' ? d.target : d.type === 'MX' ? d.exchange : null;
+      if (target !== null) for (const g of addressesOf(target)) if (!out.includes(g)) out.push(g);
+    }
+    return out;
+  };
+  const empty = (rcode: number, aa: boolean): Plan => ({
+    rcode,
+    aa,
+    answer: [],
+    authority: [],
+    additional: [],
+    service: null,
+    serviceType: null,
+    serviceZone: null,
+  });
+  const referral = (cut: string): Plan => {
+    const ns = nodes.get(cut)?.rrsets.get('NS') ?? [];
+    return { ...empty(RCODE_NOERROR, false), authority: ns, additional: glueFor(ns) };
+  };
+  const negative = (zone: ZoneConfig, rcode: number): Plan => ({ ...empty(rcode, true), authority: [soaRR(zone, true)] });
+
+  const plan = (name: string, qtype: number, depth: number): Plan | null => {
+    const n = nodes.get(name);
+    if (!n) {
+      const zone = zoneOf(name);
+      if (!zone) return null;
+      for (let s = name; s !== zone.name; s = s.slice(s.indexOf('.') + 1)) {
+        // The highest cut above a missing name decides; walk to the top and remember the last seen.
+        if (cuts.has(s)) {
+          let top = s;
+          for (let t = s; t !== zone.name; t = t.slice(t.indexOf('.') + 1)) if (cuts.has(t)) top = t;
+          return referral(top);
+        }
+      }
+      return negative(zone, RCODE_NXDOMAIN);
+    }
+    if (n.cut) {
+      // At the cut itself DS belongs to this (parent) side: we have none, so NODATA.
+      if (n.cut === name && qtype === QTYPE_DS) return negative(n.zone, RCODE_NOERROR);
+      return referral(n.cut);
+    }
+    const cname = n.rrsets.get('CNAME');
+    if (cname && qtype !== TYPE_CODE.CNAME) {
+      const target = (cname[0].rdata as { target: string }).target;
+      const rest = depth < MAX_CHAIN ? plan(target, qtype, depth + 1) : null;
+      if (!rest || !rest.aa) return { ...empty(RCODE_NOERROR, true), answer: cname }; // left our zones or hit a referral
+      return { ...rest, answer: [...cname, ...rest.answer] };
+    }
+    let type = qtype;
+    if (qtype === QTYPE_ANY) {
+      if (n.service) type = n.service.config.addresses.some((a) => a && a.a.length) ? TYPE_CODE.A : TYPE_CODE.AAAA;
+      else {
+        const first = ANY_ORDER.find((t) => n.rrsets.has(t));
+        if (!first) return negative(n.zone, RCODE_NOERROR);
+        type = TYPE_CODE[first];
+      }
+    }
+    if (n.service && (type === TYPE_CODE.A || type === TYPE_CODE.AAAA)) {
+      return { ...empty(RCODE_NOERROR, true), service: n.service, serviceType: type === TYPE_CODE.A ? 'A' : 'AAAA', serviceZone: n.zone };
+    }
+    const rtype = (Object.keys(TYPE_CODE) as RecordType[]).find((t) => TYPE_CODE[t] === type);
+    const set = rtype ? n.rrsets.get(rtype) : undefined;
+    if (!set) return negative(n.zone, RCODE_NOERROR);
+    return { ...empty(RCODE_NOERROR, true), answer: set, additional: glueFor(set) };
+  };
+
+  // 3. Encode.
+  const encode = (name: string, qtype: number, p: Plan): Entry => {
+    if (!p.service) return { dynamic: false, answer: encodeAnswer(name, qtype, p) };
+    const svc = p.service;
+    const ttl = svc.config.ttl;
+    const type = p.serviceType as 'A' | 'AAAA';
+    const key = type === 'A' ? 'a' : 'aaaa';
+    const variant = (addrs: string[]): PreparedAnswer => {
+      if (addrs.length === 0) return encodeAnswer(name, qtype, { ...p, authority: [soaRR(p.serviceZone as ZoneConfig, true)] });
+      const rrs: RR[] = addrs.map((address) => ({ name: svc.config.name, ttl, rdata: { type, address } }));
+      return encodeAnswer(name, qtype, { ...p, answer: [...p.answer, ...rrs] });
+    };
+    const answers = svc.config.addresses.map((a) => variant(a ? a[key] : []));
+    answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
+    return { dynamic: true, service: svc, answers };
+  };
+
+  const out = new Map<string, NodeEntry>();
+  const entryFor = (name: string, qtype: number): Entry => {
+    const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
+    return encode(name, qtype, p);
+  };
+  for (const n of nodes.values()) {
+    const types = new Map<number, Entry>();
+    // Types worth their own entry: those at the node, and for a CNAME those at the chain's end.
+    const wanted = new Set<number>([TYPE_CODE.A, TYPE_CODE.AAAA]);
+    for (let cur: BuildNode | undefined = n, i = 0; cur && i <= MAX_CHAIN; i++) {
+      for (const t of cur.rrsets.keys()) wanted.add(TYPE_CODE[t]);
+      const c = cur.rrsets.get('CNAME');
+      cur = c ? nodes.get((c[0].rdata as { target: string }).target) : undefined;
+    }
+    if (n.cut === n.name) wanted.add(QTYPE_DS);
+    for (const t of wanted) types.set(t, entryFor(n.name, t));
+    // Any other type gets the same bytes (the question is outside the body), so encode it once.
+    const other = entryFor(n.name, 0xff00);
+    out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY) });
+  }
+  const nxdomain = new Map<string, Entry>();
+  for (const z of map.zones) nxdomain.set(z.name, encode(z.name, 0, negative(z, RCODE_NXDOMAIN)));
+  const referrals = new Map<string, Entry>();
+  for (const c of cuts) referrals.set(c, encode(c, 0, referral(c)));
+  return { nodes: out, nxdomain, referrals, services };
+}
+
+/** Recomputes each service's per-region choice from health; returns true if anything changed. */
+export function applyHealth(
+  tables: RoutingTables,
+  isUp: (service: number, dc: number) => boolean,
+): boolean {
+  let changed = false;
+  for (const svc of tables.services) {
+    const pref = svc.config.preference;
+    for (let r = 0; r < pref.length; r++) {
+      const list = pref[r];
+      let pick = -1;
+      for (const dc of list) {
+        if (isUp(svc.index, dc)) {
+          pick = dc;
+          break;
+        }
+      }
+      if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc);
+      if (svc.choice[r] !== pick) {
+        svc.choice[r] = pick;
+        changed = true;
+      }
+    }
+    let same = true;
+    for (let r = 1; r < svc.choice.length; r++) if (svc.choice[r] !== svc.choice[0]) same = false;
+    svc.independent = same;
+  }
+  return changed;
+}
+
+function fallbackChoice(fallback: Fallback, list: number[], ndc: number): number {
+  return fallback === 'all' ? ndc : list[0];
+}
