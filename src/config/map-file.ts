@@ -113,7 +113,8 @@ export function parseMapText(text: string, file: string): MapConfig {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const r = new YamlReader(file, lines);
   for (const e of doc.errors) {
-    const p = e.linePos?.[0] ?? { line: 0, col: 0 };
+    // With prettyErrors off the yaml library leaves linePos unset; map the offset ourselves.
+    const p = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     r.issues.push({ file, line: p.line, col: p.col, path: '', message: e.message.split('\n')[0] });
   }
   if (r.issues.length) throw new ConfigError(r.issues);

@@ -85,3 +85,39 @@ export function encodeAnswer(qname: string, qtype: number, s: Sections): Prepare
   if (s.additional.length) full.minimal = encodeOnce(qname, qtype, s, false);
   return full;
 }
+
+/**
+ * A name of exactly `wireLength` bytes on the wire that shares no suffix with
+ * any real name ('~' labels), so dns2 emits no pointer into the question.
+ */
+function opaqueName(wireLength: number): string {
+  const labels: string[] = [];
+  let rest = wireLength - 1; // root byte
+  while (rest > 0) {
+    let take = Math.min(rest, 64);
+    if (rest - take === 1) take -= 1; // never leave a 1-byte remainder: a label needs 2
+    labels.push('~'.repeat(take - 1));
+    rest -= take;
+  }
+  return labels.join('.');
+}
+
+/**
+ * An answer shared by many query names (NXDOMAIN of a zone, the referral of a
+ * delegation). Its body must not point into the question, and its offsets
+ * depend on the question's length, so it is encoded once per qname length
+ * (at most 255 variants, built on first use and kept).
+ */
+export class SharedAnswer {
+  private readonly byLength = new Map<number, PreparedAnswer>();
+  constructor(private readonly sections: Sections) {}
+
+  forLength(qnameWireLength: number): PreparedAnswer {
+    let a = this.byLength.get(qnameWireLength);
+    if (!a) {
+      a = encodeAnswer(opaqueName(qnameWireLength), 0, this.sections);
+      this.byLength.set(qnameWireLength, a);
+    }
+    return a;
+  }
+}

@@ -55,17 +55,18 @@ export class Router implements QueryResolver {
     q.scope = 0;
     if (q.qclass !== CLASS_IN) return REFUSED;
     const t = this.tables;
-    let entry: Entry | undefined;
+    let entry: Entry;
     const node = t.nodes.get(q.qname);
     if (node) entry = q.qtype === QTYPE_ANY ? node.any : (node.types.get(q.qtype) ?? node.other);
     else {
+      // Not a name we have: the nearest delegation above it, else its zone's NXDOMAIN.
       let s = q.qname;
       for (let i = s.indexOf('.'); i >= 0; i = s.indexOf('.')) {
         s = s.slice(i + 1);
-        entry = t.referrals.get(s) ?? t.nxdomain.get(s);
-        if (entry) break;
+        const shared = t.referrals.get(s) ?? t.nxdomain.get(s);
+        if (shared) return shared.forLength(q.questionEnd - 16);
       }
-      if (!entry) return REFUSED; // not a zone of ours
+      return REFUSED; // not a zone of ours
     }
     if (!entry.dynamic) return entry.answer;
     const c = this.classify(q, client);

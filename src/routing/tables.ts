@@ -2,7 +2,7 @@ import type { Fallback, MapConfig, ServiceConfig, ZoneConfig } from '../config';
 import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
-import { encodeAnswer, type RR, type Sections } from './encode';
+import { encodeAnswer, SharedAnswer, type RR, type Sections } from './encode';
 
 /**
  * Answer tables built from a map: every (name, qtype) a client can ask gets a
@@ -55,9 +55,9 @@ export interface RoutingTables {
   /** Every name that exists: owners, services, empty non-terminals, delegation points and glue below them. */
   readonly nodes: Map<string, NodeEntry>;
   /** Zone apex -> NXDOMAIN answer, for names under the zone that do not exist. */
-  readonly nxdomain: Map<string, Entry>;
+  readonly nxdomain: Map<string, SharedAnswer>;
   /** Delegation point -> referral, for names below it that do not exist here. */
-  readonly referrals: Map<string, Entry>;
+  readonly referrals: Map<string, SharedAnswer>;
   readonly services: ServiceRuntime[];
 }
 
@@ -250,10 +250,10 @@ export function buildTables(map: MapConfig): RoutingTables {
     const other = entryFor(n.name, 0xff00);
     out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY) });
   }
-  const nxdomain = new Map<string, Entry>();
-  for (const z of map.zones) nxdomain.set(z.name, encode(z.name, 0, negative(z, RCODE_NXDOMAIN)));
-  const referrals = new Map<string, Entry>();
-  for (const c of cuts) referrals.set(c, encode(c, 0, referral(c)));
+  const nxdomain = new Map<string, SharedAnswer>();
+  for (const z of map.zones) nxdomain.set(z.name, new SharedAnswer(negative(z, RCODE_NXDOMAIN)));
+  const referrals = new Map<string, SharedAnswer>();
+  for (const c of cuts) referrals.set(c, new SharedAnswer(referral(c)));
   return { nodes: out, nxdomain, referrals, services };
 }
 

@@ -1,0 +1,33 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { serve, type RunningServer, type ServeOptions } from '../../src/cli/serve';
+import { createLogger } from '../../src/observability';
+
+/** The bundled sample map (repo root is three levels above dist/test/helpers). */
+export const DEFAULT_MAP = resolve(__dirname, '../../../geodata/map.yaml');
+
+export interface TestServer extends RunningServer {
+  port: number;
+}
+
+/** Starts a real server on 127.0.0.1 with a kernel-chosen port (UDP and TCP on the same one). */
+export async function startServer(options: Partial<ServeOptions> & { mapText?: string } = {}): Promise<TestServer> {
+  let config = options.config ?? DEFAULT_MAP;
+  if (options.mapText !== undefined) config = writeTemp('map.yaml', options.mapText);
+  const running = await serve({
+    listen: ['127.0.0.1:0'],
+    logger: createLogger('silent'),
+    ...options,
+    config,
+  });
+  return Object.assign(running, { port: running.addresses[0].port });
+}
+
+/** Writes `text` to a fresh temp dir and returns the file path. */
+export function writeTemp(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'geosteer-test-'));
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
