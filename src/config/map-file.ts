@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../common/errors';
-import { parseCidr } from '../common/ip';
+import { formatIp, parseCidr } from '../common/ip';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
 import { parseDuration } from './duration';
@@ -183,6 +183,8 @@ export function parseMapText(text: string, file: string): MapConfig {
     return true;
   };
   const regNode = top.get('regions');
+  // A `default:` that is not true/false is already reported; "no default region" would only repeat it.
+  let defaultReported = false;
   if (!regNode) r.error(root, 'regions', 'missing: declare at least one region');
   for (const [name, v, pair] of r.map(regNode, 'regions')) {
     const path = join('regions', name);
@@ -217,7 +219,8 @@ export function parseMapText(text: string, file: string): MapConfig {
         } else if (k === 'cidrs') {
           const c = parseCidr(s);
           if (typeof c === 'string') r.error(item, ip, `bad CIDR "${s}": ${c}`);
-          else if (claim(`cidr ${s}`, name, item, ip)) rules.cidrs.push({ cidr: c, region: idx });
+          // Claim the canonical form so 2001:DB8::/32 and 2001:db8::/32 count as the same network.
+          else if (claim(`cidr ${formatIp(c.bytes)}/${c.prefix}`, name, item, ip)) rules.cidrs.push({ cidr: c, region: idx });
         } else if (k === 'datacenters') {
           const dc = dcIndex.get(s);
           if (dc === undefined) r.error(item, ip, `unknown datacenter "${s}" (known: ${[...dcIndex.keys()].join(', ')})`);
@@ -226,19 +229,23 @@ export function parseMapText(text: string, file: string): MapConfig {
         }
       });
       if (k === 'datacenters') sawList = true;
-      if (k === 'default' && r.bool(rv, kp)) {
+      const isDefault = k === 'default' ? r.bool(rv, kp) : false;
+      if (isDefault === null) defaultReported = true;
+      if (isDefault) {
         if (rules.defaultRegion >= 0) r.error(rv, kp, `only one region can be the default; "${regions[rules.defaultRegion].name}" already is`);
         else rules.defaultRegion = idx;
       }
     }
     if (!sawList || region.datacenters.length === 0) r.error(pair.key as Node, join(path, 'datacenters'), 'missing: list at least one datacenter');
   }
-  if (regNode && regions.length > 0 && rules.defaultRegion < 0) {
+  if (regNode && regions.length > 0 && rules.defaultRegion < 0 && !defaultReported) {
     r.error(regNode, 'regions', 'no default region: mark the one for unmatched clients with "default: true"');
   }
 
   // zones
   const zones: ZoneConfig[] = [];
+  /** Zones whose own errors are already reported: their services get no extra "not inside any zone". */
+  const failedZones: string[] = [];
   const zoneNode = top.get('zones');
   if (!zoneNode) r.error(root, 'zones', 'missing: declare at least one zone');
   for (const [rawName, v, pair] of r.map(zoneNode, 'zones')) {
@@ -252,8 +259,9 @@ export function parseMapText(text: string, file: string): MapConfig {
       r.error(pair.key as Node, path, `zone "${name}" is declared twice`);
       continue;
     }
-    const zone = parseZone(r, name, path, v, pair.key as Node, baseDir, hash);
+    const zone = parseZone(r, text, name, path, v, pair.key as Node, baseDir, hash);
     if (zone) zones.push(zone);
+    else failedZones.push(name);
   }
 
   // services
@@ -275,7 +283,9 @@ export function parseMapText(text: string, file: string): MapConfig {
       if (inZone(name, z.name) && (zone < 0 || z.name.length > zones[zone].name.length)) zone = i;
     });
     if (zone < 0) {
-      r.error(keyNode, path, `"${name}" is not inside any zone (zones: ${zones.map((z) => z.name).join(', ')})`);
+      if (!failedZones.some((z) => inZone(name, z))) {
+        r.error(keyNode, path, `"${name}" is not inside any zone (zones: ${zones.map((z) => z.name).join(', ')})`);
+      }
       continue;
     }
     const clash = zones[zone].records.find((rec) => rec.name === name && ['A', 'AAAA', 'CNAME'].includes(rec.rdata.type));
@@ -365,6 +375,7 @@ function readTtl(r: YamlReader, node: Node | null, path: string): number | null 
 
 function parseZone(
   r: YamlReader,
+  source: string,
   name: string,
   path: string,
   node: Node | null,
@@ -379,10 +390,18 @@ function parseZone(
   let fileNode: Node | null = null;
   const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file']);
   for (const [k, v] of fields) if (k === 'ttl') ttl = readTtl(r, v, join(path, k)) ?? ttl;
+  // Set when the key is there but its errors were already reported, so "missing" would be wrong.
+  let soaReported = false;
+  let nsReported = false;
+  let nsNode: Node | null = null;
   for (const [k, v] of fields) {
     const kp = join(path, k);
-    if (k === 'soa') soa = parseSoa(r, v, kp);
-    else if (k === 'ns') {
+    const before = r.issues.length;
+    if (k === 'soa') {
+      soa = parseSoa(r, v, kp);
+      soaReported = r.issues.length > before;
+    } else if (k === 'ns') {
+      nsNode = v;
       r.seq(v, kp).forEach((item, i) => {
         const s = r.str(item, join(kp, i));
         const n = s === null ? null : normalizeName(s);
@@ -390,16 +409,17 @@ function parseZone(
         else if (n !== null && ns.includes(n)) r.error(item, join(kp, i), `name server ${n} is listed twice`);
         else if (n !== null) ns.push(n);
       });
+      nsReported = r.issues.length > before;
     } else if (k === 'records') recordsNode = v;
     else if (k === 'file') fileNode = v;
   }
-  if (!soa) r.error(keyNode, join(path, 'soa'), 'missing: every zone needs an SOA (mname, rname, serial, refresh, retry, expire, minimum)');
-  if (ns.length === 0) r.error(keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
+  if (!soa && !soaReported) r.error(keyNode, join(path, 'soa'), 'missing: every zone needs an SOA (mname, rname, serial, refresh, retry, expire, minimum)');
+  if (ns.length === 0 && !nsReported) r.error(nsNode ?? keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
 
   const records: ZoneRecord[] = [];
-  const addText = (text: string, file: string, lineOffset: number): void => {
+  const addText = (text: string, file: string, lineOffset: number, colOffset = 0): void => {
     const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset });
-    for (const i of res.issues) r.issues.push({ ...i, path: i.path || path });
+    for (const i of res.issues) r.issues.push({ ...i, col: i.col + colOffset, path: i.path || path });
     records.push(...res.records);
   };
   if (recordsNode) {
@@ -407,7 +427,15 @@ function parseZone(
       // A block scalar's content starts on the line after its `|` indicator.
       const { line } = r.pos(recordsNode);
       const block = (recordsNode as { type?: string }).type?.startsWith('BLOCK') ?? false;
-      addText(recordsNode.value, r.file, block ? line : line - 1);
+      // Zone-file columns count from the block's content: add its indentation so COL points into the map file.
+      let indent = 0;
+      if (block) {
+        const content = recordsNode.value.split('\n');
+        const k = content.findIndex((l) => l.trim() !== '');
+        const src = k < 0 ? undefined : source.split('\n')[line + k]?.replace(/\r$/, '');
+        if (src !== undefined) indent = Math.max(0, src.length - content[k].length);
+      }
+      addText(recordsNode.value, r.file, block ? line : line - 1, indent);
     } else r.error(recordsNode, join(path, 'records'), 'expected zone-file text (use "records: |" and one record per line)');
   }
   if (fileNode) {
@@ -443,8 +471,10 @@ function parseZone(
 
 function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | null {
   const got: Partial<SoaConfig> = {};
+  const seen = new Set<string>();
   const keys = ['mname', 'rname', 'serial', 'refresh', 'retry', 'expire', 'minimum', 'ttl'] as const;
   for (const [k, v] of r.map(node, path, keys)) {
+    seen.add(k);
     const kp = join(path, k);
     if (k === 'mname' || k === 'rname') {
       const s = r.str(v, kp);
@@ -460,11 +490,9 @@ function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | n
       if (d !== null) got[k] = d;
     }
   }
-  const missing = keys.filter((k) => k !== 'ttl' && got[k] === undefined);
-  if (node && missing.length) {
-    r.error(node, path, `missing SOA field(s): ${missing.join(', ')}`);
-    return null;
-  }
-  if (!node) return null;
+  // Fields given but invalid were reported above; only name the ones that are absent.
+  const missing = keys.filter((k) => k !== 'ttl' && !seen.has(k));
+  if (isMap(node) && missing.length) r.error(node, path, `missing SOA field(s): ${missing.join(', ')}`);
+  if (!node || keys.some((k) => k !== 'ttl' && got[k] === undefined)) return null;
   return { ttl: DEFAULT_ZONE_TTL, ...got } as SoaConfig;
 }

@@ -46,12 +46,15 @@ export function checkZone(zone: string, records: ZoneRecord[], nsCount: number, 
   for (const [name, list] of byName) {
     const types = new Set(list.map((r) => r.rdata.type));
     if (types.has('CNAME')) {
-      if (name === zone) bad(list[0], 'a CNAME cannot sit at the zone apex (it would hide the SOA and NS)');
-      else if (types.size > 1 || list.length > 1) bad(list[0], `${name} has a CNAME and other records; a CNAME must be alone (RFC 1034)`);
+      // Point at the CNAME itself: at the apex list[0] is the SOA (the zone's key line).
+      const cname = list.find((r) => r.rdata.type === 'CNAME') as ZoneRecord;
+      if (name === zone) bad(cname, 'a CNAME cannot sit at the zone apex (it would hide the SOA and NS)');
+      else if (types.size > 1 || list.length > 1) bad(cname, `${name} has a CNAME and other records; a CNAME must be alone (RFC 1034)`);
     }
     for (const type of types) {
       const set = list.filter((r) => r.rdata.type === type);
-      if (set.some((r) => r.ttl !== set[0].ttl)) bad(set[1], `${name} ${type}: all records of one RRset need the same TTL (RFC 2181)`);
+      const odd = set.find((r) => r.ttl !== set[0].ttl);
+      if (odd) bad(odd, `${name} ${type}: all records of one RRset need the same TTL (RFC 2181)`);
     }
     if (cuts.has(name) && [...types].some((t) => t !== 'NS' && t !== 'A' && t !== 'AAAA')) {
       bad(list.find((r) => r.rdata.type !== 'NS') ?? list[0], `${name} is delegated (NS); only NS and glue A/AAAA may sit there`);

@@ -161,10 +161,14 @@ export class DnsServer {
     const client = sock.remoteAddress ?? '';
     let pending: Buffer | null = null;
     let served = 0;
-    sock.setTimeout(this.options.tcpIdleTimeoutMs);
-    sock.on('timeout', () => sock.destroy());
+    // Idle = no complete query for tcpIdleTimeoutMs (not socket inactivity, which a
+    // client trickling one byte at a time could keep resetting for ever).
+    const idle = setTimeout(() => sock.destroy(), this.options.tcpIdleTimeoutMs);
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => this.conns.delete(sock));
+    sock.on('close', () => {
+      clearTimeout(idle);
+      this.conns.delete(sock);
+    });
     sock.on('drain', () => sock.resume());
     sock.on('data', (chunk: Buffer) => {
       let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -180,6 +184,7 @@ export class DnsServer {
         const frame = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
         this.stats.tcpQueries++;
+        idle.refresh();
         const out = this.handle(frame, client, true);
         if (out) {
           const framed = Buffer.allocUnsafe(2 + out.length);
@@ -188,6 +193,7 @@ export class DnsServer {
           if (!sock.write(framed)) sock.pause(); // back-pressure: stop reading until the client reads
         }
         if (++served >= this.options.tcpMaxQueriesPerConnection) {
+          sock.removeAllListeners('data'); // nothing after the cap is read or answered
           sock.end();
           return;
         }

@@ -71,7 +71,7 @@ export class Router implements QueryResolver {
     if (!entry.dynamic) return entry.answer;
     const c = this.classify(q, client);
     const svc = entry.service;
-    if (!svc.independent) q.scope = c.scope;
+    if (!svc.independent) q.scope = q.ecs !== null && q.ecs.family === 2 && isMappedV4(q.ecs.address) ? c.scope + 96 : c.scope;
     return entry.answers[svc.choice[c.region]];
   }
 
@@ -88,4 +88,11 @@ export class Router implements QueryResolver {
     }
     return c;
   }
+}
+
+/** ::ffff:a.b.c.d sent as an IPv6 ECS subnet: classified as IPv4, so its scope needs the 96 mapped bits back. */
+function isMappedV4(a: Uint8Array): boolean {
+  if (a.length !== 16 || a[10] !== 0xff || a[11] !== 0xff) return false;
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  return true;
 }

@@ -256,3 +256,11 @@ describe("Node's c-ares resolver", () => {
     await assert.rejects(res.resolve4('nope.example.com'), { code: 'ENOTFOUND' });
   });
 });
+
+describe('ECS edge cases', () => {
+  test('an IPv4-mapped IPv6 subnet is classified as IPv4 and its scope given in IPv6 bits', async () => {
+    const r = await dig(s.port, ['www.example.com', 'A', '+subnet=::ffff:183.6.0.0/120']);
+    assert.deepEqual(r.answer.map((a) => a[4]), ['192.0.2.10']);
+    assert.equal(r.ecs?.scope, 96 + 20);
+  });
+});

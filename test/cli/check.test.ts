@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// Tests run from dist/test/cli/: the compiled CLI is dist/src/cli/main.js, the repository root three levels up.
+const MAIN = resolve(__dirname, '../../src/cli/main.js');
+const ROOT = resolve(__dirname, '../../..');
+const SAMPLE_PATH = join(ROOT, 'geodata/map.yaml');
+const SAMPLE = readFileSync(SAMPLE_PATH, 'utf8');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Run {
+  const res = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(res.error, undefined, `spawn failed: ${String(res.error)}`);
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function edit(find: string, replace: string, text = SAMPLE): string {
+  const at = text.indexOf(find);
+  assert.ok(at >= 0 && text.indexOf(find, at + 1) < 0, `edit target must occur exactly once: ${JSON.stringify(find)}`);
+  return text.slice(0, at) + replace + text.slice(at + find.length);
+}
+
+/** Writes files into a fresh temp directory; returns the directory. */
+function tempDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'geosteer-check-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+/** 1-based line and column where `needle` (unique) starts. */
+function posOf(text: string, needle: string): string {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0 && text.indexOf(needle, at + 1) < 0, `needle must occur exactly once: ${JSON.stringify(needle)}`);
+  const before = text.slice(0, at);
+  return `${before.split('\n').length}:${at - before.lastIndexOf('\n')}`;
+}
+
+const show = (r: Run): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+test('check on the sample map: exit 0, OK, the region table and the service table', () => {
+  const r = cli('check', SAMPLE_PATH);
+  assert.equal(r.code, 0, show(r));
+  assert.equal(r.stderr, '', show(r));
+  assert.match(r.stdout, new RegExp(`^${SAMPLE_PATH.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: OK \\(version [0-9a-f]{12}\\)$`, 'm'));
+  assert.match(r.stdout, /^geoip: GeoLite2-City/m);
+  assert.match(r.stdout, /^3 datacenters, 3 regions, 1 zones, 1 services$/m);
+
+  const serviceAt = r.stdout.indexOf('service www.example.com (ttl 60s, fallback first)');
+  assert.ok(serviceAt > 0, show(r));
+  const regions = r.stdout.slice(0, serviceAt);
+  const service = r.stdout.slice(serviceAt);
+
+  assert.match(regions, /^REGION\s+MATCHES\s+DATACENTERS \(in order\)$/m);
+  assert.match(regions, /^south\s+CN-GD CN-GX .*\s+gz > bj > sg$/m);
+  assert.match(regions, /^north\s+country CN\s+bj > gz > sg$/m);
+  assert.match(regions, /^overseas\s+\(default\)\s+sg > gz > bj$/m);
+
+  assert.match(service, /^REGION\s+DATACENTERS \(in order\)$/m);
+  assert.match(service, /^south\s+gz > bj > sg$/m);
+  assert.match(service, /^north\s+bj > gz > sg$/m);
+  assert.match(service, /^overseas\s+sg > gz > bj$/m);
+});
+
+test('check on a map with two errors: exit 1, both listed on stderr with file:line:col, nothing on stdout', () => {
+  let text = edit('    countries: [CN]', '    countries: [CHN]');
+  text = edit('fallback: first', 'fallback: bogus', text);
+  const file = join(tempDir({ 'map.yaml': text }), 'map.yaml');
+  const r = cli('check', file);
+  assert.equal(r.code, 1, show(r));
+  assert.equal(r.stdout, '', show(r));
+  assert.match(r.stderr, /^2 error\(s\) in map file:$/m);
+  const chn = `${file}:${posOf(text, 'CHN')}: regions.north.countries[0]: "CHN" is not an ISO 3166-1 alpha-2 country code`;
+  const bogus = `${file}:${posOf(text, 'bogus')}: services.www.example.com.fallback: fallback must be "first" or "all", not "bogus"`;
+  assert.ok(r.stderr.includes(chn), `stderr should contain\n${chn}\n${show(r)}`);
+  assert.ok(r.stderr.includes(bogus), `stderr should contain\n${bogus}\n${show(r)}`);
+});
+
+test('check on a missing file: exit 1 with a clear message', () => {
+  const file = join(tempDir({}), 'nope.yaml');
+  const r = cli('check', file);
+  assert.equal(r.code, 1, show(r));
+  assert.equal(r.stdout, '', show(r));
+  assert.ok(r.stderr.includes(file), show(r));
+  assert.match(r.stderr, /cannot read: ENOENT: no such file or directory/);
+});
+
+test('check without a file: exit 2 with usage', () => {
+  const r = cli('check');
+  assert.equal(r.code, 2, show(r));
+  assert.equal(r.stdout, '', show(r));
+  assert.match(r.stderr, /usage: geosteer check FILE/);
+});
+
+test('check with two files: exit 2 with usage', () => {
+  const r = cli('check', SAMPLE_PATH, SAMPLE_PATH);
+  assert.equal(r.code, 2, show(r));
+  assert.match(r.stderr, /usage: geosteer check FILE/);
+});
+
+test('check with geoip.database pointing to a garbage file: exit 1 mentioning geoip.database', () => {
+  const dir = tempDir({
+    'map.yaml': edit('database: default', 'database: garbage.mmdb'),
+    'garbage.mmdb': 'this is not a MaxMind database\n'.repeat(20),
+  });
+  const r = cli('check', join(dir, 'map.yaml'));
+  assert.equal(r.code, 1, show(r));
+  assert.equal(r.stdout, '', show(r));
+  assert.match(r.stderr, /geoip\.database/);
+  // The relative path is resolved against the map's directory and named in the message.
+  assert.ok(r.stderr.includes(join(dir, 'garbage.mmdb')), show(r));
+});
+
+test('check with geoip.database pointing to a missing file: exit 1 mentioning geoip.database', () => {
+  const dir = tempDir({ 'map.yaml': edit('database: default', 'database: missing.mmdb') });
+  const r = cli('check', join(dir, 'map.yaml'));
+  assert.equal(r.code, 1, show(r));
+  assert.match(r.stderr, /geoip\.database: .*missing\.mmdb/);
+});
