@@ -1,70 +1,120 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../common/errors';
+import { ConfigError, GeosteerError } from '../common/errors';
 import { createLogger } from '../observability';
 import { check } from './check';
+import { drainCommand } from './drain';
+import { probeCommand } from './probe';
+import { promoteCommand } from './promote';
+import { REDIS_ARGS, REDIS_USAGE, redisFromArgs, UsageError } from './redis-args';
 import { serve } from './serve';
+import { statusCommand } from './status';
 
 const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
 const USAGE = `usage:
-  geosteer serve [--config FILE] [--listen HOST:PORT]...   run the DNS server (default ${'geodata/map.yaml'}, 127.0.0.1:5300)
-  geosteer check FILE                                      validate a map file and print its routing table
-  geosteer help`;
+  geosteer serve [--config FILE] [--listen HOST:PORT]... [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
+        run the DNS server (default geodata/map.yaml on 127.0.0.1:5300; without REDIS: in-memory table, probes in-process)
+  geosteer check FILE                 validate a map file and print its routing table
+  geosteer probe [--config FILE] [--id ID] [--lease 10s] REDIS
+        run the map's health checks and vote in the shared table
+  geosteer drain DC [--service NAME] --for DURATION --reason TEXT REDIS
+  geosteer undrain DC [--service NAME] REDIS
+  geosteer promote SERVICE DC [--reason TEXT] [--config FILE] REDIS
+  geosteer status [--config FILE] [--json] REDIS
+REDIS:
+${REDIS_USAGE}`;
+
+async function serveCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string', short: 'c' },
+      listen: { type: 'string', short: 'l', multiple: true },
+      probe: { type: 'boolean' },
+      'no-probe': { type: 'boolean' },
+      id: { type: 'string' },
+      'state-file': { type: 'string' },
+      ...REDIS_ARGS,
+    },
+  });
+  const log = createLogger();
+  const running = await serve({
+    config: values.config ?? DEFAULT_CONFIG,
+    listen: values.listen,
+    logger: log,
+    redis: redisFromArgs(values),
+    probe: values['no-probe'] ? false : values.probe,
+    proberId: values.id,
+    snapshotPath: values['state-file'],
+  });
+  await new Promise<void>((done) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      done();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await running.close();
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  switch (verb) {
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l', multiple: true } },
-      });
-      const log = createLogger();
-      try {
-        const running = await serve({ config: values.config ?? DEFAULT_CONFIG, listen: values.listen, logger: log });
-        const stop = (signal: string): void => {
-          log.info({ signal }, 'shutting down');
-          void running.close().then(() => process.exit(0));
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        return -1; // keep running
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(err.message + '\n');
-          return 1;
-        }
-        log.fatal({ err }, `cannot start: ${(err as Error).message}`);
-        return 1;
+  const out = (s: string): void => void process.stdout.write(s + '\n');
+  const err = (s: string): void => void process.stderr.write(s + '\n');
+  try {
+    switch (verb) {
+      case 'serve':
+        return await serveCommand(rest);
+      case 'check': {
+        const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+        if (positionals.length !== 1) throw new UsageError('usage: geosteer check FILE');
+        return check(positionals[0], out, err);
       }
-    }
-    case 'check': {
-      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-      if (positionals.length !== 1) {
-        process.stderr.write('usage: geosteer check FILE\n');
+      case 'probe':
+        return await probeCommand(rest, DEFAULT_CONFIG);
+      case 'drain':
+      case 'undrain':
+        return await drainCommand(verb, rest, out);
+      case 'promote':
+        return await promoteCommand(rest, DEFAULT_CONFIG, out);
+      case 'status':
+        return await statusCommand(rest, out);
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return 0;
+      default:
+        err(`${verb ? `unknown command "${verb}"\n` : ''}${USAGE}`);
         return 2;
-      }
-      return check(positionals[0], (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
     }
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    default:
-      process.stderr.write(`${verb ? `unknown command "${verb}"\n` : ''}${USAGE}\n`);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      err(e.message);
+      return 1;
+    }
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      err((e as Error).message);
       return 2;
+    }
+    if (e instanceof GeosteerError) {
+      err(`geosteer ${verb}: ${e.message}`);
+      return 1;
+    }
+    throw e;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    process.exitCode = code;
   },
-  (err: Error) => {
-    process.stderr.write(`geosteer: ${err.stack ?? err.message}\n`);
+  (e: Error) => {
+    process.stderr.write(`geosteer: ${e.stack ?? e.message}\n`);
     process.exitCode = 1;
   },
 );

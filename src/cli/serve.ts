@@ -1,23 +1,35 @@
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadMapFile, type MapConfig } from '../config';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
-import { MemoryHealthTable, type HealthView } from '../health';
+import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type PairStatus, type RedisConnectionOptions } from '../health';
 import { createLogger, rateLimited, type Logger } from '../observability';
+import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { Router } from '../routing';
 
 /**
  * `geosteer serve`: the order in which the parts are wired lives here and
- * only here. config -> geo -> health -> routing -> dns.
+ * only here. config -> geo -> health (store, mirror[, probes]) -> routing -> dns.
  */
 export interface ServeOptions {
   config: string;
   listen?: string[];
   dns?: Partial<DnsOptions>;
-  /** Health source; defaults to an in-memory table (embedded mode). */
-  health?: HealthView;
+  /** Shared table in Redis; absent = embedded (in-memory table, probes in-process). */
+  redis?: RedisConnectionOptions | null;
+  /** Use this store instead (tests). */
+  store?: HealthStore;
+  /** Run the map's checks in this process. Default: true when embedded, false with Redis. */
+  probe?: boolean;
+  proberId?: string;
+  /** Last-known health state for restarts during a Redis outage; null = none. */
+  snapshotPath?: string | null;
   logger?: Logger;
   /** MMDB stat-poll interval for hot replacement. */
   geoPollMs?: number;
+  /** Leader lease for primary failover when probing in-process. */
+  leaseMs?: number;
 }
 
 export interface RunningServer {
@@ -25,8 +37,34 @@ export interface RunningServer {
   map: MapConfig;
   router: Router;
   dns: DnsServer;
-  health: HealthView;
+  store: HealthStore;
+  mirror: HealthMirror;
+  prober: Prober | null;
   close(): Promise<void>;
+}
+
+/** Logs health state changes: one line each, with the reason (never per query). */
+export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | null, leader: PrimaryLeader | null): void {
+  mirror.on('verdict', (s: PairStatus) => {
+    const msg = `${s.service} in ${s.dc} is now ${s.verdict.up ? 'UP' : 'DOWN'} (${s.verdict.down}/${s.verdict.fresh} fresh votes down)`;
+    const votes = s.votes.map((v) => ({ prober: v.prober, up: v.up, detail: v.detail }));
+    if (s.verdict.up) log.info({ service: s.service, dc: s.dc, votes }, msg);
+    else log.warn({ service: s.service, dc: s.dc, votes }, msg);
+  });
+  mirror.on('store-down', (err: Error) => log.error({ err: err.message }, 'health store unreachable: answering from the last known state'));
+  mirror.on('store-up', () => log.info('health store reachable again: resynced'));
+  mirror.on('snapshot-loaded', (path: string) => log.warn({ path }, 'health store unreachable at start: warmed from the local snapshot'));
+  mirror.on('snapshot-error', (err: Error) => log.error({ err: err.message }, 'health snapshot could not be read or written'));
+  prober?.on('check', (e: CheckEvent) => {
+    if (e.flipped) log.info({ service: e.service, dc: e.dc, result: e.result }, `probe: ${e.service} in ${e.dc} votes ${e.up ? 'up' : 'down'} (${e.result.detail})`);
+  });
+  let voteErrors = 0;
+  prober?.on('vote-error', (err: Error) => {
+    if (voteErrors++ === 0) log.error({ err: err.message }, 'probe: votes cannot be written (store unreachable); probing goes on');
+  });
+  mirror.on('store-up', () => (voteErrors = 0));
+  leader?.on('leader', (epoch: number) => log.info({ epoch }, 'primary failover: this prober holds the leader lease'));
+  leader?.on('promoted', (e: PromotionEvent) => log.warn(e, `primary failover: ${e.service} moved ${e.from} -> ${e.to} (${e.reason})`));
 }
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
@@ -35,8 +73,19 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const dbPath = map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase;
   const db = GeoDatabase.open(dbPath);
   const classifier = new GeoClassifier(db, map.rules);
-  const health = options.health ?? new MemoryHealthTable();
-  const router = new Router(map, classifier, health);
+
+  const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
+  const snapshotPath =
+    options.snapshotPath !== undefined ? options.snapshotPath : store.kind === 'redis' ? join(tmpdir(), `geosteer-${map.serverId}-health.json`) : null;
+  const mirror = new HealthMirror(store, { quorum: map.health.quorum, snapshotPath });
+  const runProbes = options.probe ?? store.kind === 'memory';
+  const id = options.proberId ?? hostname();
+  const prober = runProbes ? new Prober({ id, store, map }) : null;
+  const leader = runProbes ? new PrimaryLeader({ id, store, mirror, map, leaseMs: options.leaseMs }) : null;
+  logHealth(log, mirror, prober, leader);
+  await mirror.start();
+
+  const router = new Router(map, classifier, mirror);
   const dns = new DnsServer(router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
 
   const watcher = new GeoDbWatcher(dbPath, { intervalMs: options.geoPollMs ?? 2000 });
@@ -50,6 +99,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
 
   const addresses = await dns.listen();
+  prober?.start();
+  leader?.start();
   log.info(
     {
       listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
@@ -57,6 +108,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       version: map.version,
       geoip: db.description,
       zones: map.zones.map((z) => z.name),
+      health: options.redis ? describeRedis(options.redis) : store.kind,
+      probes: prober ? prober.targetCount : 0,
     },
     'geosteer serving',
   );
@@ -65,11 +118,17 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     map,
     router,
     dns,
-    health,
+    store,
+    mirror,
+    prober,
     async close() {
       watcher.close();
+      await leader?.stop();
+      await prober?.stop();
       router.detach();
+      mirror.stop();
       await dns.close();
+      if (!options.store) await store.close();
     },
   };
 }

@@ -47,3 +47,11 @@ export class GeoDbError extends GeosteerError {
     this.name = 'GeoDbError';
   }
 }
+
+/** The shared health table (Redis) did not answer in time. */
+export class RedisUnavailableError extends GeosteerError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('GS_ERR_REDIS_UNAVAILABLE', message, options);
+    this.name = 'RedisUnavailableError';
+  }
+}

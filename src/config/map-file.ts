@@ -6,11 +6,13 @@ import { ConfigError, type ConfigIssue } from '../common/errors';
 import { formatIp, parseCidr } from '../common/ip';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
-import { parseDuration } from './duration';
+import { parseDuration, parseDurationMs } from './duration';
 import type { ZoneRecord } from './records';
 import { join, YamlReader } from './yaml-reader';
 import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
+import type { CheckConfig } from '../probe/options';
+import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
 
 /** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
 export interface MapConfig {
@@ -25,6 +27,7 @@ export interface MapConfig {
   rules: RegionRules;
   zones: ZoneConfig[];
   services: ServiceConfig[];
+  health: HealthConfig;
 }
 
 export interface DatacenterConfig {
@@ -73,9 +76,21 @@ export interface ServiceConfig {
   addresses: (ServiceAddresses | null)[];
   /** Per region index: the region's preference list restricted to this service's datacenters. */
   preference: number[][];
+  /** 'geo': each region's first healthy datacenter. 'primary': every region gets the current primary. */
+  policy: 'geo' | 'primary';
+  /** policy primary: the configured primary (datacenter index), used until the shared pointer says otherwise. */
+  primary: number;
+  /** policy primary: promotion order. */
+  standbys: number[];
+  holdDownMs: number;
+  /** TTL of answers that moved off the region's first choice (or off the configured primary). */
+  failoverTtl: number;
+  check: CheckConfig | null;
+  /** Per datacenter index: what the probers check (null when the service is not there). */
+  checkTargets: (CheckTarget[] | null)[];
 }
 
-const TOP_KEYS = ['server', 'geoip', 'datacenters', 'regions', 'zones', 'services'] as const;
+const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services'] as const;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
 const DEFAULT_SERVICE_TTL = 60;
@@ -142,6 +157,8 @@ export function parseMapText(text: string, file: string): MapConfig {
       if (s) geoDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
     }
   }
+
+  const health = top.has('health') ? parseHealthBlock(r, top.get('health') ?? null) : { ...DEFAULT_HEALTH_CONFIG };
 
   // datacenters
   const datacenters: DatacenterConfig[] = [];
@@ -300,11 +317,40 @@ export function parseMapText(text: string, file: string): MapConfig {
       fallback: 'first',
       addresses: datacenters.map(() => null),
       preference: [],
+      policy: 'geo',
+      primary: -1,
+      standbys: [],
+      holdDownMs: health.holdDownMs,
+      failoverTtl: health.failoverTtl,
+      check: null,
+      checkTargets: [],
     };
     let sawDcs = false;
-    for (const [k, sv] of r.map(v, path, ['ttl', 'datacenters', 'fallback'])) {
+    const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl']);
+    const dcNameNode = (k: string): Node | null => fields.find(([fk]) => fk === k)?.[1] ?? null;
+    let targets = new Map<number, CheckTarget>();
+    for (const [k, sv] of fields) {
       const kp = join(path, k);
       if (k === 'ttl') svc.ttl = readTtl(r, sv, kp) ?? svc.ttl;
+      else if (k === 'failover_ttl') svc.failoverTtl = readTtl(r, sv, kp) ?? svc.failoverTtl;
+      else if (k === 'hold_down') {
+        const raw = r.scalar(sv);
+        const ms = typeof raw === 'string' || typeof raw === 'number' ? parseDurationMs(raw) : null;
+        if (ms === null) r.error(sv, kp, 'expected a duration such as 30s');
+        else svc.holdDownMs = ms;
+      } else if (k === 'policy') {
+        const p = r.str(sv, kp);
+        if (p === 'geo' || p === 'primary') svc.policy = p;
+        else if (p !== null) r.error(sv, kp, `policy must be "geo" or "primary", not "${p}"`);
+      } else if (k === 'check') {
+        const c = parseCheck(r, sv, kp, name, dcIndex);
+        if (c) {
+          svc.check = c.check;
+          targets = c.targets;
+        }
+      } else if (k === 'primary' || k === 'standbys') {
+        // resolved below, once the datacenters are known
+      }
       else if (k === 'fallback') {
         const f = r.str(sv, kp);
         if (f === 'first' || f === 'all') svc.fallback = f;
@@ -339,6 +385,40 @@ export function parseMapText(text: string, file: string): MapConfig {
       r.error(keyNode, join(path, 'datacenters'), 'missing: list the datacenters that serve it, with their addresses');
       continue;
     }
+    const serviceDc = (node: Node | null, p: string): number => {
+      const t = r.str(node, p);
+      if (t === null) return -1;
+      const dc = dcIndex.get(t);
+      if (dc === undefined || svc.addresses[dc] === null) {
+        r.error(node, p, `"${t}" is not one of this service's datacenters (${svc.addresses.map((a, i) => (a ? datacenters[i].name : '')).filter(Boolean).join(', ')})`);
+        return -1;
+      }
+      return dc;
+    };
+    if (dcNameNode('primary')) svc.primary = serviceDc(dcNameNode('primary'), join(path, 'primary'));
+    r.seq(dcNameNode('standbys'), join(path, 'standbys')).forEach((item, i) => {
+      const dc = serviceDc(item, join(join(path, 'standbys'), i));
+      if (dc >= 0 && (dc === svc.primary || svc.standbys.includes(dc))) r.error(item, join(join(path, 'standbys'), i), 'listed twice (or is the primary)');
+      else if (dc >= 0) svc.standbys.push(dc);
+    });
+    if (svc.policy === 'primary') {
+      if (!dcNameNode('primary')) r.error(keyNode, join(path, 'primary'), 'missing: policy primary needs "primary: DC"');
+      else if (svc.primary >= 0 && svc.standbys.length === 0) {
+        // Default standbys: the service's other datacenters, in map order.
+        svc.standbys = svc.addresses.map((a, i) => (a && i !== svc.primary ? i : -1)).filter((i) => i >= 0);
+      }
+    } else if (dcNameNode('primary') || dcNameNode('standbys')) {
+      r.error(dcNameNode('primary') ?? dcNameNode('standbys'), join(path, 'policy'), 'primary/standbys need "policy: primary"');
+    }
+    for (const dc of targets.keys()) {
+      if (svc.addresses[dc] === null) r.error(dcNameNode('check'), join(path, 'check.targets'), `datacenter "${datacenters[dc].name}" has no addresses for this service`);
+    }
+    const check = svc.check;
+    svc.checkTargets = svc.addresses.map((a, dc) => {
+      if (!a || !check) return null;
+      const t = targets.get(dc);
+      return t ? [t] : [...a.a, ...a.aaaa].map((address) => ({ address, port: check.port }));
+    });
     // A region's list restricted to the datacenters this service runs in; if none
     // of them do, every datacenter of the service in map order (never an empty list).
     const own = svc.addresses.map((a, i) => (a ? i : -1)).filter((i) => i >= 0);
@@ -360,6 +440,7 @@ export function parseMapText(text: string, file: string): MapConfig {
     rules,
     zones,
     services,
+    health,
   };
 }
 

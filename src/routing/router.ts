@@ -48,7 +48,14 @@ export class Router implements QueryResolver {
   refreshHealth(): boolean {
     const dcs = this.map.datacenters;
     const svcs = this.map.services;
-    return applyHealth(this.tables, (s, d) => this.health.isUp(svcs[s].name, dcs[d].name));
+    return applyHealth(
+      this.tables,
+      (s, d) => this.health.isUp(svcs[s].name, dcs[d].name),
+      (s) => {
+        const name = this.health.primary(svcs[s].name);
+        return name === null ? -1 : dcs.findIndex((d) => d.name === name);
+      },
+    );
   }
 
   resolve(q: Query, client: string): PreparedAnswer {

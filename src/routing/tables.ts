@@ -26,7 +26,11 @@ export interface ServiceRuntime {
   readonly config: ServiceConfig;
   /** Number of datacenters in the map; answers[ndc] is the fail-open "all" answer. */
   readonly ndc: number;
-  /** Per region: datacenter index whose answer is served, or ndc for "all". */
+  /**
+   * Per region: index into the entry's answers. 0..ndc-1 = that datacenter,
+   * ndc = "all"; the same plus ndc+1 = the same answer with the failover TTL
+   * (used when the answer moved off the region's first choice).
+   */
   choice: Int32Array;
   /** True when every region gets the same answer: then the ECS scope is 0. */
   independent: boolean;
@@ -217,7 +221,7 @@ export function buildTables(map: MapConfig): RoutingTables {
   const encode = (name: string, qtype: number, p: Plan): Entry => {
     if (!p.service) return { dynamic: false, answer: encodeAnswer(name, qtype, p) };
     const svc = p.service;
-    const ttl = svc.config.ttl;
+    let ttl = svc.config.ttl;
     const type = p.serviceType as 'A' | 'AAAA';
     const key = type === 'A' ? 'a' : 'aaaa';
     const variant = (addrs: string[]): PreparedAnswer => {
@@ -225,8 +229,12 @@ export function buildTables(map: MapConfig): RoutingTables {
       const rrs: RR[] = addrs.map((address) => ({ name: svc.config.name, ttl, rdata: { type, address } }));
       return encodeAnswer(name, qtype, { ...p, answer: [...p.answer, ...rrs] });
     };
-    const answers = svc.config.addresses.map((a) => variant(a ? a[key] : []));
-    answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
+    const answers: PreparedAnswer[] = [];
+    for (const rrTtl of [svc.config.ttl, svc.config.failoverTtl]) {
+      ttl = rrTtl;
+      for (const a of svc.config.addresses) answers.push(variant(a ? a[key] : []));
+      answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
+    }
     return { dynamic: true, service: svc, answers };
   };
 
@@ -257,31 +265,48 @@ export function buildTables(map: MapConfig): RoutingTables {
   return { nodes: out, nxdomain, referrals, services };
 }
 
-/** Recomputes each service's per-region choice from health; returns true if anything changed. */
+/**
+ * Recomputes each service's per-region choice from health; returns true if
+ * anything changed. `primaryOf` gives the shared primary pointer of a
+ * `policy: primary` service (a datacenter index, or -1 when there is none).
+ */
 export function applyHealth(
   tables: RoutingTables,
   isUp: (service: number, dc: number) => boolean,
+  primaryOf: (service: number) => number = () => -1,
 ): boolean {
   let changed = false;
   for (const svc of tables.services) {
     const pref = svc.config.preference;
+    const moved = svc.ndc + 1;
+    let primary = -1;
+    if (svc.config.policy === 'primary') {
+      const p = primaryOf(svc.index);
+      primary = p >= 0 && svc.config.addresses[p] ? p : svc.config.primary;
+    }
     for (let r = 0; r < pref.length; r++) {
       const list = pref[r];
       let pick = -1;
-      for (const dc of list) {
-        if (isUp(svc.index, dc)) {
-          pick = dc;
-          break;
+      if (primary >= 0) {
+        // Every region gets the primary, healthy or not: moving it is the leader's job (hold-down, fencing).
+        pick = primary === svc.config.primary ? primary : primary + moved;
+      } else {
+        for (const dc of list) {
+          if (isUp(svc.index, dc)) {
+            pick = dc === list[0] ? dc : dc + moved;
+            break;
+          }
         }
+        if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
       }
-      if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc);
       if (svc.choice[r] !== pick) {
         svc.choice[r] = pick;
         changed = true;
       }
     }
+    // Same addresses everywhere (TTLs may differ) = the answer does not depend on the client.
     let same = true;
-    for (let r = 1; r < svc.choice.length; r++) if (svc.choice[r] !== svc.choice[0]) same = false;
+    for (let r = 1; r < svc.choice.length; r++) if (svc.choice[r] % moved !== svc.choice[0] % moved) same = false;
     svc.independent = same;
   }
   return changed;

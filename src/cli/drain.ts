@@ -1,0 +1,73 @@
+import { hostname, userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadMapFile } from '../config';
+import { parseDurationMs } from '../config/duration';
+import { RedisStore } from '../health';
+import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+
+function operator(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return hostname();
+  }
+}
+
+/** Checks DC (and SERVICE) against the map when one was given, so a typo does not drain nothing. */
+function checkNames(config: string | undefined, dc: string, service: string): void {
+  if (!config) return;
+  const map = loadMapFile(config);
+  if (!map.datacenters.some((d) => d.name === dc)) throw new UsageError(`unknown datacenter "${dc}" (known: ${map.datacenters.map((d) => d.name).join(', ')})`);
+  if (service !== '*' && !map.services.some((s) => s.name === service)) {
+    throw new UsageError(`unknown service "${service}" (known: ${map.services.map((s) => s.name).join(', ')})`);
+  }
+}
+
+/**
+ * `geosteer drain DC [--service S] --for 30m --reason TEXT` and
+ * `geosteer undrain DC [--service S]`: an operator's forced down, stored with
+ * an expiry and a reason, honoured by every server within a second.
+ */
+export async function drainCommand(verb: 'drain' | 'undrain', args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      service: { type: 'string', short: 's' },
+      for: { type: 'string' },
+      reason: { type: 'string' },
+      by: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      ...REDIS_ARGS,
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError(`usage: geosteer ${verb} DC [--service NAME]${verb === 'drain' ? ' --for DURATION --reason TEXT' : ''}`);
+  const dc = positionals[0];
+  const service = values.service ? values.service.toLowerCase().replace(/\.$/, '') : '*';
+  const redis = requireRedis(values, verb);
+  checkNames(values.config, dc, service);
+  const by = values.by ?? operator();
+  let forMs = 0;
+  if (verb === 'drain') {
+    const d = values.for ? parseDurationMs(values.for) : null;
+    if (d === null || d <= 0) throw new UsageError('drain needs --for DURATION (e.g. 30m): a drain always expires');
+    if (!values.reason) throw new UsageError('drain needs --reason TEXT: it is shown to every operator and kept in the audit log');
+    forMs = d;
+  }
+  const store = new RedisStore(redis);
+  try {
+    await store.whenReady();
+    if (verb === 'drain') {
+      await store.setDrain({ dc, service, forMs, reason: values.reason as string, by });
+      await store.audit({ action: 'drain', dc, service, forMs, reason: values.reason, by });
+      out(`drained ${dc} for ${service === '*' ? 'every service' : service} for ${Math.round(forMs / 1000)}s: ${values.reason}`);
+      return 0;
+    }
+    const had = await store.clearDrain(service, dc);
+    await store.audit({ action: 'undrain', dc, service, by, existed: had });
+    out(had ? `undrained ${dc} for ${service === '*' ? 'every service' : service}` : `no drain of ${dc} for ${service === '*' ? 'every service' : service}`);
+    return had ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+}

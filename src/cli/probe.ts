@@ -1,0 +1,50 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadMapFile } from '../config';
+import { HealthMirror, RedisStore } from '../health';
+import { describeRedis } from '../health';
+import { createLogger } from '../observability';
+import { PrimaryLeader, Prober } from '../probe';
+import { parseDurationMs } from '../config/duration';
+import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+import { logHealth } from './serve';
+
+/**
+ * `geosteer probe`: runs the map's checks and writes this prober's votes to
+ * the shared table; takes part in the leader election for primary failover.
+ * Runs until SIGINT/SIGTERM.
+ */
+export async function probeCommand(args: string[], defaultConfig: string): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, lease: { type: 'string' }, ...REDIS_ARGS },
+  });
+  const redis = requireRedis(values, 'probe');
+  const lease = values.lease ? parseDurationMs(values.lease) : 10_000;
+  if (lease === null || lease < 1000) throw new UsageError('--lease must be a duration of at least 1s (e.g. 10s)');
+  const map = loadMapFile(values.config ?? defaultConfig);
+  const log = createLogger();
+  const id = values.id ?? hostname();
+  const store = new RedisStore(redis);
+  const mirror = new HealthMirror(store, { quorum: map.health.quorum });
+  const prober = new Prober({ id, store, map });
+  const leader = new PrimaryLeader({ id, store, mirror, map, leaseMs: lease });
+  logHealth(log, mirror, prober, leader);
+  await mirror.start();
+  prober.start();
+  leader.start();
+  log.info({ id, redis: describeRedis(redis), targets: prober.targetCount, map: map.file, version: map.version }, 'geosteer probe running');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'probe shutting down');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await leader.stop();
+  await prober.stop();
+  mirror.stop();
+  await store.close();
+  return 0;
+}

@@ -1,0 +1,41 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadMapFile } from '../config';
+import { RedisStore } from '../health';
+import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+
+/**
+ * `geosteer promote SERVICE DC [--reason TEXT]`: the operator moves a primary
+ * pointer (including moving it back after an automatic failover). Not fenced
+ * by the leader lease: an operator outranks the leader.
+ */
+export async function promoteCommand(args: string[], defaultConfig: string, out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, by: { type: 'string' }, config: { type: 'string', short: 'c' }, ...REDIS_ARGS },
+  });
+  if (positionals.length !== 2) throw new UsageError('usage: geosteer promote SERVICE DC [--reason TEXT]');
+  const [rawService, dc] = positionals;
+  const service = rawService.toLowerCase().replace(/\.$/, '');
+  const redis = requireRedis(values, 'promote');
+  const map = loadMapFile(values.config ?? defaultConfig);
+  const svc = map.services.find((s) => s.name === service);
+  if (!svc || svc.policy !== 'primary') {
+    throw new UsageError(`"${service}" is not a policy: primary service (${map.services.filter((s) => s.policy === 'primary').map((s) => s.name).join(', ') || 'none in this map'})`);
+  }
+  const idx = map.datacenters.findIndex((d) => d.name === dc);
+  if (idx < 0 || !svc.addresses[idx]) throw new UsageError(`"${dc}" is not a datacenter of ${service}`);
+  const store = new RedisStore(redis);
+  try {
+    await store.whenReady();
+    const reason = values.reason ?? 'manual promote';
+    const by = values.by ?? hostname();
+    await store.setPrimary({ service, dc, epoch: 0, by, reason });
+    await store.audit({ action: 'promote', service, dc, by, reason });
+    out(`${service}: primary is now ${dc}`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,76 @@
+import { parseArgs } from 'node:util';
+import { loadMapFile, type MapConfig } from '../config';
+import { computeVerdict, describeRedis, pairKey, RedisStore, type HealthSnapshot, type Quorum, type Vote } from '../health';
+import { REDIS_ARGS, requireRedis } from './redis-args';
+
+interface StatusRow {
+  service: string;
+  dc: string;
+  verdict: 'up' | 'down' | 'unknown';
+  drained: { until: number; reason: string; by: string } | null;
+  votes: Array<{ prober: string; up: boolean; ageMs: number; fresh: boolean; detail: string }>;
+}
+
+/** Rows for every (service, datacenter) of the map, plus any the table has votes for. */
+export function statusRows(snap: HealthSnapshot, map: MapConfig | null, quorum: Quorum): StatusRow[] {
+  const pairs = new Map<string, [string, string]>();
+  for (const s of map?.services ?? []) s.addresses.forEach((a, i) => a && pairs.set(pairKey(s.name, map?.datacenters[i].name ?? ''), [s.name, map?.datacenters[i].name ?? '']));
+  for (const v of snap.votes) pairs.set(pairKey(v.service, v.dc), [v.service, v.dc]);
+  const rows: StatusRow[] = [];
+  for (const [k, [service, dc]] of pairs) {
+    const votes: Vote[] = snap.votes.filter((v) => pairKey(v.service, v.dc) === k);
+    const verdict = computeVerdict(votes, snap.now, quorum, true);
+    const drain = snap.drains.find((d) => d.dc === dc && (d.service === service || d.service === '*') && d.until > snap.now) ?? null;
+    rows.push({
+      service,
+      dc,
+      verdict: verdict.basis === 'last-known' ? 'unknown' : verdict.up ? 'up' : 'down',
+      drained: drain && { until: drain.until, reason: drain.reason, by: drain.by },
+      votes: votes.map((v) => ({ prober: v.prober, up: v.up, ageMs: snap.now - v.at, fresh: snap.now - v.at <= v.ttlMs, detail: v.detail })),
+    });
+  }
+  return rows.sort((a, b) => a.service.localeCompare(b.service) || a.dc.localeCompare(b.dc));
+}
+
+const age = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 3_600_000)}h`);
+
+/** `geosteer status [--config FILE] [--json]`: datacenters x services, votes per prober, drains, primaries, leader. */
+export async function statusCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, ...REDIS_ARGS } });
+  const redis = requireRedis(values, 'status');
+  const map = values.config ? loadMapFile(values.config) : null;
+  const quorum = map?.health.quorum ?? 'majority';
+  const store = new RedisStore(redis);
+  try {
+    await store.whenReady();
+    const [snap, leader, audit] = await Promise.all([store.loadAll(), store.leader(), store.auditLog(10)]);
+    const rows = statusRows(snap, map, quorum);
+    const drains = snap.drains.filter((d) => d.until > snap.now);
+    if (values.json) {
+      out(JSON.stringify({ redis: describeRedis(redis), now: snap.now, leader, pairs: rows, primaries: snap.primaries, drains, audit }, null, 2));
+      return 0;
+    }
+    out(`health table: ${describeRedis(redis)}   leader: ${leader.holder ?? '(none)'} (epoch ${leader.epoch})   quorum: ${quorum}\n`);
+    const table: string[][] = [['SERVICE', 'DC', 'VERDICT', 'DRAIN', 'VOTES (prober state age detail)']];
+    for (const r of rows) {
+      const drain = r.drained ? `until +${age(r.drained.until - snap.now)} (${r.drained.reason})` : '-';
+      const votes = r.votes.map((v) => `${v.prober} ${v.up ? 'up' : 'DOWN'} ${age(v.ageMs)}${v.fresh ? '' : ' (stale)'} "${v.detail}"`).join('; ') || '-';
+      table.push([r.service, r.dc, r.drained && r.verdict !== 'down' ? 'drained' : r.verdict, drain, votes]);
+    }
+    const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+    for (const row of table) out(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
+    out('\nprimary pointers:');
+    if (!snap.primaries.length) out('  (none written; each service uses the primary in its map)');
+    for (const p of snap.primaries) out(`  ${p.service} -> ${p.dc}   set ${age(snap.now - p.at)} ago by ${p.by} (epoch ${p.epoch}): ${p.reason}`);
+    out('\ndrains:');
+    if (!drains.length) out('  (none)');
+    for (const d of drains) out(`  ${d.dc} for ${d.service === '*' ? 'every service' : d.service}, ${age(d.until - snap.now)} left, by ${d.by}: ${d.reason}`);
+    if (audit.length) {
+      out('\nrecent operator actions and failovers:');
+      for (const a of audit) out(`  ${age(snap.now - Number(a.at))} ago  ${JSON.stringify({ ...a, at: undefined })}`);
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

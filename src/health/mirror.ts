@@ -1,0 +1,294 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { drainKey, pairKey, voteKey, type Drain, type HealthSnapshot, type PrimaryPointer, type Vote } from './model';
+import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './options';
+import type { HealthStore } from './store';
+import { computeVerdict, type Verdict } from './verdict';
+import type { HealthView } from './view';
+
+export interface MirrorOptions extends Partial<HealthOptions> {
+  /** File for the last known state, read at start when the store is unreachable. null = none. */
+  snapshotPath?: string | null;
+  /** How long start() waits for the store before falling back to the snapshot. @default 2000 */
+  startTimeoutMs?: number;
+  /** Re-evaluation tick: stale votes and expired drains take effect within this. @default 1000 */
+  tickMs?: number;
+}
+
+export interface PairStatus {
+  service: string;
+  dc: string;
+  verdict: Verdict;
+  drain: Drain | null;
+  votes: Vote[];
+}
+
+export type MirrorSource = 'store' | 'snapshot' | 'none';
+
+/**
+ * serve's in-memory copy of the health table. Subscribe first, then load
+ * everything, then apply each change message; re-read everything on every
+ * reconnect and on a timer, so a lost message heals itself. Reads on the query
+ * path never reach the store: routing asks `isUp` only when `change` fires.
+ * With the store gone, the last state stays in force (fail-static) and is
+ * saved to a snapshot file so a restart during the outage starts warm.
+ *
+ * Events: 'change' (an isUp/primary result moved), 'verdict' (PairStatus of a
+ * flip), 'store-down' (Error, once per outage), 'store-up', 'synced'.
+ */
+export class HealthMirror extends EventEmitter implements HealthView {
+  private readonly opts: HealthOptions & Required<Omit<MirrorOptions, keyof HealthOptions>>;
+  private readonly votes = new Map<string, Vote>();
+  private readonly drains = new Map<string, Drain>();
+  private readonly primaries = new Map<string, PrimaryPointer>();
+  private readonly lastKnown = new Map<string, boolean>();
+  private effective = new Map<string, boolean>();
+  private statuses = new Map<string, PairStatus>();
+  private primarySig = '';
+  private clockOffset = 0;
+  private tick: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private storeHealthy = true;
+  private stopped = false;
+  private syncing = false;
+  source: MirrorSource = 'none';
+  lastSyncAt = 0;
+
+  constructor(
+    private readonly store: HealthStore,
+    options: MirrorOptions = {},
+  ) {
+    super();
+    this.opts = {
+      ...DEFAULT_HEALTH_OPTIONS,
+      snapshotPath: null,
+      startTimeoutMs: 2000,
+      tickMs: 1000,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    };
+    store.on('vote', (v: Vote) => this.apply(() => this.votes.set(voteKey(v.service, v.dc, v.prober), v)));
+    store.on('drain', (d: Drain) => this.apply(() => this.drains.set(drainKey(d.service, d.dc), d)));
+    store.on('undrain', (d: { service: string; dc: string }) => this.apply(() => this.drains.delete(drainKey(d.service, d.dc))));
+    store.on('primary', (p: PrimaryPointer) => this.apply(() => this.setPrimary(p)));
+    store.on('ready', () => void this.resync());
+    store.on('down', (err: Error) => this.storeFailed(err));
+  }
+
+  /** First sync (or the snapshot when the store does not answer in time), then the timers. Never throws. */
+  async start(): Promise<void> {
+    const ok = await this.firstSync();
+    if (!ok) this.loadSnapshot();
+    this.tick = setInterval(() => this.recompute(), this.opts.tickMs).unref();
+    this.scheduleResync(ok ? this.opts.resyncMs : this.opts.retryMs);
+  }
+
+  private async firstSync(): Promise<boolean> {
+    if (!this.store.ready) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, this.opts.startTimeoutMs);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.store.once('ready', done);
+      });
+    }
+    return this.store.ready && this.resync();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of [this.tick, this.resyncTimer, this.snapshotTimer]) if (t) clearTimeout(t);
+    if (this.snapshotTimer) this.writeSnapshot();
+    this.removeAllListeners();
+  }
+
+  /** The store clock now, as best known (ms). */
+  now(): number {
+    return Date.now() + this.clockOffset;
+  }
+
+  isUp(service: string, dc: string): boolean {
+    const e = this.effective.get(pairKey(service, dc));
+    return e ?? !this.drainFor(service, dc, this.now());
+  }
+
+  /** The probers' verdict alone, drains ignored (a drained primary is not a failed one). */
+  verdictUp(service: string, dc: string): boolean {
+    return this.lastKnown.get(pairKey(service, dc)) ?? true;
+  }
+
+  isDrained(service: string, dc: string): boolean {
+    return this.drainFor(service, dc, this.now()) !== null;
+  }
+
+  primary(service: string): string | null {
+    return this.primaries.get(service)?.dc ?? null;
+  }
+
+  primaryPointer(service: string): PrimaryPointer | null {
+    return this.primaries.get(service) ?? null;
+  }
+
+  /** Verdicts, votes and drains of every pair the table knows, for status output. */
+  pairs(): PairStatus[] {
+    return [...this.statuses.values()];
+  }
+
+  activeDrains(): Drain[] {
+    const now = this.now();
+    return [...this.drains.values()].filter((d) => d.until > now);
+  }
+
+  get storeConnected(): boolean {
+    return this.storeHealthy && this.store.ready;
+  }
+
+  private setPrimary(p: PrimaryPointer): void {
+    const cur = this.primaries.get(p.service);
+    if (!cur || p.at >= cur.at) this.primaries.set(p.service, p);
+  }
+
+  private apply(mutate: () => void): void {
+    if (this.stopped) return;
+    mutate();
+    this.recompute();
+    this.scheduleSnapshot();
+  }
+
+  /** Full re-read. Returns true when it worked. */
+  async resync(): Promise<boolean> {
+    if (this.syncing || this.stopped) return false;
+    this.syncing = true;
+    try {
+      const snap = await this.store.loadAll();
+      if (this.stopped) return false;
+      this.replace(snap);
+      this.clockOffset = snap.now - Date.now();
+      this.source = 'store';
+      this.lastSyncAt = Date.now();
+      if (!this.storeHealthy) {
+        this.storeHealthy = true;
+        this.emit('store-up');
+      }
+      this.recompute();
+      this.scheduleSnapshot();
+      this.emit('synced');
+      this.scheduleResync(this.opts.resyncMs);
+      return true;
+    } catch (err) {
+      this.storeFailed(err as Error);
+      this.scheduleResync(this.opts.retryMs);
+      return false;
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private storeFailed(err: Error): void {
+    if (this.storeHealthy) {
+      this.storeHealthy = false;
+      this.emit('store-down', err);
+    }
+    this.scheduleResync(this.opts.retryMs);
+  }
+
+  private scheduleResync(ms: number): void {
+    if (this.stopped) return;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => void this.resync(), ms).unref();
+  }
+
+  private replace(s: Pick<HealthSnapshot, 'votes' | 'drains' | 'primaries'>): void {
+    this.votes.clear();
+    for (const v of s.votes) this.votes.set(voteKey(v.service, v.dc, v.prober), v);
+    this.drains.clear();
+    for (const d of s.drains) this.drains.set(drainKey(d.service, d.dc), d);
+    this.primaries.clear();
+    for (const p of s.primaries) this.primaries.set(p.service, p);
+  }
+
+  private drainFor(service: string, dc: string, now: number): Drain | null {
+    const d = this.drains.get(drainKey(service, dc)) ?? this.drains.get(drainKey('*', dc));
+    return d && d.until > now ? d : null;
+  }
+
+  /** Re-derives every verdict; emits 'change' when any effective state or primary moved. */
+  recompute(): void {
+    const now = this.now();
+    const byPair = new Map<string, Vote[]>();
+    for (const v of this.votes.values()) {
+      const k = pairKey(v.service, v.dc);
+      let list = byPair.get(k);
+      if (!list) byPair.set(k, (list = []));
+      list.push(v);
+    }
+    for (const d of this.drains.values()) if (d.service !== '*' && !byPair.has(pairKey(d.service, d.dc))) byPair.set(pairKey(d.service, d.dc), []);
+    const effective = new Map<string, boolean>();
+    const statuses = new Map<string, PairStatus>();
+    let changed = false;
+    for (const [k, list] of byPair) {
+      const [service, dc] = k.split('|');
+      const prev = this.lastKnown.get(k) ?? true;
+      const verdict = computeVerdict(list, now, this.opts.quorum, prev);
+      this.lastKnown.set(k, verdict.up);
+      const drain = this.drainFor(service, dc, now);
+      const status: PairStatus = { service, dc, verdict, drain, votes: list };
+      statuses.set(k, status);
+      const up = verdict.up && !drain;
+      effective.set(k, up);
+      const before = this.effective.get(k) ?? !this.drainFor(service, dc, now - this.opts.tickMs);
+      if (before !== up) changed = true;
+      if (verdict.up !== prev) this.emit('verdict', status);
+    }
+    for (const [k, wasUp] of this.effective) if (!effective.has(k) && !wasUp) changed = true;
+    // Drains of '*' touch pairs without votes: compare their effect too.
+    const drainSig = [...this.drains.values()].filter((d) => d.until > now).map((d) => drainKey(d.service, d.dc)).sort().join(',');
+    const primarySig = [...this.primaries.values()].map((p) => `${p.service}=${p.dc}`).sort().join(',') + '#' + drainSig;
+    if (primarySig !== this.primarySig) changed = true;
+    this.primarySig = primarySig;
+    this.effective = effective;
+    this.statuses = statuses;
+    if (changed) this.emit('change');
+  }
+
+  private scheduleSnapshot(): void {
+    if (!this.opts.snapshotPath || this.snapshotTimer || this.stopped) return;
+    this.snapshotTimer = setTimeout(() => this.writeSnapshot(), 1000).unref();
+  }
+
+  private writeSnapshot(): void {
+    this.snapshotTimer = null;
+    const path = this.opts.snapshotPath;
+    if (!path) return;
+    const body = {
+      savedAt: this.now(),
+      votes: [...this.votes.values()],
+      drains: [...this.drains.values()],
+      primaries: [...this.primaries.values()],
+      lastKnown: Object.fromEntries(this.lastKnown),
+    };
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify(body));
+      renameSync(`${path}.tmp`, path); // atomic: a crash never leaves half a snapshot
+    } catch (err) {
+      this.emit('snapshot-error', err);
+    }
+  }
+
+  private loadSnapshot(): void {
+    const path = this.opts.snapshotPath;
+    if (!path) return;
+    try {
+      const s = JSON.parse(readFileSync(path, 'utf8')) as HealthSnapshot & { lastKnown: Record<string, boolean> };
+      this.replace(s);
+      for (const [k, v] of Object.entries(s.lastKnown ?? {})) if (typeof v === 'boolean') this.lastKnown.set(k, v);
+      this.source = 'snapshot';
+      this.recompute();
+      this.emit('snapshot-loaded', path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.emit('snapshot-error', err);
+    }
+  }
+}

@@ -1,0 +1,274 @@
+import { EventEmitter } from 'node:events';
+import Redis, { type RedisOptions } from 'ioredis';
+import { RedisUnavailableError } from '../common/errors';
+import { describeRedis } from './options';
+import type { Drain, HealthSnapshot, PrimaryPointer, Vote } from './model';
+import type { RedisConnectionOptions } from './options';
+import type { DrainRequest, HealthStore } from './store';
+
+/**
+ * The shared health table in Redis.
+ *
+ * Keys (PREFIX defaults to `geosteer:`):
+ *   PREFIXvotes     hash  service|dc|prober -> Vote JSON
+ *   PREFIXdrains    hash  service|dc        -> Drain JSON (service '*' = every service)
+ *   PREFIXprimary   hash  service           -> PrimaryPointer JSON
+ *   PREFIXleader    string holder id, with the lease as its TTL
+ *   PREFIXepoch     counter, +1 each time the lease changes hands (fencing)
+ *   PREFIXaudit     list of JSON audit entries (newest first, 1000 kept)
+ *   PREFIXevents    pub/sub channel: {"t":"vote"|"drain"|"undrain"|"primary","d":...}
+ *
+ * Every write is one Lua script that stamps Redis TIME, stores and publishes
+ * atomically, so a subscriber never sees a change the table does not have.
+ * Commands fail fast while Redis is unreachable (no offline queue, 1 s command
+ * timeout): callers keep their last state instead of waiting.
+ */
+
+const VOTE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = cjson.decode(ARGV[2])
+v['at'] = now
+local s = cjson.encode(v)
+redis.call('HSET', KEYS[1], ARGV[1], s)
+redis.call('PUBLISH', ARGV[3], '{"t":"vote","d":' .. s .. '}')
+return now`;
+
+const DRAIN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local d = cjson.decode(ARGV[2])
+d['at'] = now
+d['until'] = now + tonumber(ARGV[4])
+local s = cjson.encode(d)
+redis.call('HSET', KEYS[1], ARGV[1], s)
+redis.call('PUBLISH', ARGV[3], '{"t":"drain","d":' .. s .. '}')
+return now`;
+
+const UNDRAIN = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[3], '{"t":"undrain","d":' .. ARGV[2] .. '}')
+return 1`;
+
+const PRIMARY = `
+if ARGV[4] ~= '' then
+  if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
+  if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[5]) then return 0 end
+end
+local t = redis.call('TIME')
+local p = cjson.decode(ARGV[2])
+p['at'] = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local s = cjson.encode(p)
+redis.call('HSET', KEYS[1], ARGV[1], s)
+redis.call('PUBLISH', ARGV[3], '{"t":"primary","d":' .. s .. '}')
+return 1`;
+
+const LEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+if cur then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+function redisOptions(o: RedisConnectionOptions): RedisOptions {
+  const common: RedisOptions = {
+    protocol: 2,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: o.commandTimeoutMs,
+    connectTimeout: 2000,
+    // Reconnect quickly and keep trying: the mirror must converge within ~2 s of Redis returning.
+    retryStrategy: (times: number) => Math.min(50 * times, 500),
+    username: o.username,
+    password: o.password,
+    tls: o.tls ? {} : undefined,
+    lazyConnect: false,
+  };
+  if (o.sentinels.length) {
+    return {
+      ...common,
+      sentinels: o.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: o.masterName,
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      // After a failover the old master demotes itself; reconnect to the new one.
+      reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+    };
+  }
+  return { ...common, host: o.host, port: o.port, db: o.db };
+}
+
+function parseJson<T>(text: string, check: (v: T) => boolean): T | null {
+  try {
+    const v = JSON.parse(text) as T;
+    return v && typeof v === 'object' && check(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+const isVote = (v: Vote): boolean => typeof v.service === 'string' && typeof v.dc === 'string' && typeof v.prober === 'string' && typeof v.up === 'boolean' && typeof v.at === 'number' && typeof v.ttlMs === 'number';
+const isDrain = (d: Drain): boolean => typeof d.service === 'string' && typeof d.dc === 'string' && typeof d.until === 'number';
+const isPrimary = (p: PrimaryPointer): boolean => typeof p.service === 'string' && typeof p.dc === 'string' && typeof p.epoch === 'number';
+
+export class RedisStore extends EventEmitter implements HealthStore {
+  readonly kind = 'redis' as const;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly k: { votes: string; drains: string; primary: string; leader: string; epoch: string; audit: string; events: string };
+  private connected = false;
+
+  get ready(): boolean {
+    return this.connected;
+  }
+
+  private readonly where: string;
+
+  constructor(options: RedisConnectionOptions) {
+    super();
+    this.where = describeRedis(options);
+    const p = options.prefix;
+    this.k = { votes: `${p}votes`, drains: `${p}drains`, primary: `${p}primary`, leader: `${p}leader`, epoch: `${p}epoch`, audit: `${p}audit`, events: `${p}events` };
+    const ro = redisOptions(options);
+    this.cmd = new Redis(ro);
+    // The subscriber queues its SUBSCRIBE until connected and resubscribes itself after reconnects.
+    this.sub = new Redis({ ...ro, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+    for (const c of [this.cmd, this.sub]) {
+      c.on('error', (err: Error) => this.markDown(err));
+      c.on('close', () => this.markDown(new Error('connection closed')));
+    }
+    this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
+    this.sub.on('ready', () => void this.onSubReady());
+    this.cmd.on('ready', () => void this.onSubReady());
+  }
+
+  /** Resolves once connected and subscribed; rejects with RedisUnavailableError after `timeoutMs`. */
+  whenReady(timeoutMs = 3000): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('ready', ok);
+        reject(new RedisUnavailableError(`Redis at ${this.where} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const ok = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.once('ready', ok);
+    });
+  }
+
+  private markDown(err: Error): void {
+    if (!this.connected) return;
+    this.connected = false;
+    this.emit('down', err);
+  }
+
+  private async onSubReady(): Promise<void> {
+    if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') return;
+    try {
+      await this.sub.subscribe(this.k.events); // idempotent; guarantees we are subscribed before the resync
+    } catch {
+      return;
+    }
+    this.connected = true;
+    this.emit('ready');
+  }
+
+  private onMessage(msg: string): void {
+    const m = parseJson<{ t: string; d: unknown }>(msg, (x) => typeof x.t === 'string');
+    if (!m) return;
+    if (m.t === 'vote' && isVote(m.d as Vote)) this.emit('vote', m.d);
+    else if (m.t === 'drain' && isDrain(m.d as Drain)) this.emit('drain', m.d);
+    else if (m.t === 'undrain') this.emit('undrain', m.d);
+    else if (m.t === 'primary' && isPrimary(m.d as PrimaryPointer)) this.emit('primary', m.d);
+  }
+
+  async loadAll(): Promise<HealthSnapshot> {
+    const res = await this.cmd.multi().hgetall(this.k.votes).hgetall(this.k.drains).hgetall(this.k.primary).time().exec();
+    if (!res) throw new Error('transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const [votes, drains, primaries] = res.slice(0, 3).map(([, v]) => Object.values(v as Record<string, string>));
+    const [sec, usec] = res[3][1] as [string, string];
+    return {
+      votes: votes.map((t) => parseJson<Vote>(t, isVote)).filter((v): v is Vote => v !== null),
+      drains: drains.map((t) => parseJson<Drain>(t, isDrain)).filter((v): v is Drain => v !== null),
+      primaries: primaries.map((t) => parseJson<PrimaryPointer>(t, isPrimary)).filter((v): v is PrimaryPointer => v !== null),
+      now: Number(sec) * 1000 + Math.floor(Number(usec) / 1000),
+    };
+  }
+
+  async writeVote(v: Omit<Vote, 'at'>): Promise<void> {
+    const field = `${v.service}|${v.dc}|${v.prober}`;
+    await this.cmd.eval(VOTE, 1, this.k.votes, field, JSON.stringify(v), this.k.events);
+  }
+
+  async setDrain(d: DrainRequest): Promise<void> {
+    const body = { dc: d.dc, service: d.service, reason: d.reason, by: d.by };
+    await this.cmd.eval(DRAIN, 1, this.k.drains, `${d.service}|${d.dc}`, JSON.stringify(body), this.k.events, String(d.forMs));
+  }
+
+  async clearDrain(service: string, dc: string): Promise<boolean> {
+    const r = await this.cmd.eval(UNDRAIN, 1, this.k.drains, `${service}|${dc}`, JSON.stringify({ service, dc }), this.k.events);
+    return r === 1;
+  }
+
+  async setPrimary(p: Omit<PrimaryPointer, 'at'>, fence?: { holder: string; epoch: number }): Promise<boolean> {
+    const r = await this.cmd.eval(
+      PRIMARY,
+      3,
+      this.k.primary,
+      this.k.leader,
+      this.k.epoch,
+      p.service,
+      JSON.stringify(p),
+      this.k.events,
+      fence ? fence.holder : '',
+      fence ? String(fence.epoch) : '0',
+    );
+    return r === 1;
+  }
+
+  async acquireLease(holder: string, ttlMs: number): Promise<number | null> {
+    const r = (await this.cmd.eval(LEASE, 2, this.k.leader, this.k.epoch, holder, String(ttlMs))) as number;
+    return r < 0 ? null : r;
+  }
+
+  async releaseLease(holder: string): Promise<void> {
+    await this.cmd.eval(RELEASE, 1, this.k.leader, holder);
+  }
+
+  async audit(entry: Record<string, unknown>): Promise<void> {
+    const now = await this.now();
+    await this.cmd.multi().lpush(this.k.audit, JSON.stringify({ ...entry, at: now })).ltrim(this.k.audit, 0, 999).exec();
+  }
+
+  async now(): Promise<number> {
+    const [sec, usec] = await this.cmd.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
+  /** Recent audit entries, newest first. */
+  async auditLog(limit = 20): Promise<Array<Record<string, unknown>>> {
+    const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1);
+    return rows.map((r) => parseJson<Record<string, unknown>>(r, () => true)).filter((r): r is Record<string, unknown> => r !== null);
+  }
+
+  /** Who holds the leader lease now, and at which epoch (for `status`). */
+  async leader(): Promise<{ holder: string | null; epoch: number }> {
+    const [holder, epoch] = await Promise.all([this.cmd.get(this.k.leader), this.cmd.get(this.k.epoch)]);
+    return { holder, epoch: Number(epoch ?? 0) };
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}
