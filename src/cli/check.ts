@@ -51,7 +51,14 @@ export function renderRegionTable(map: MapConfig): string {
   });
   const lines = [table(rows)];
   for (const svc of map.services) {
-    lines.push(`\nservice ${svc.name} (ttl ${svc.ttl}s, fallback ${svc.fallback})`);
+    const c = svc.check;
+    const check = c ? `${c.type} check every ${c.intervalMs / 1000}s, down after ${c.fall}, up after ${c.rise}` : 'no check: always up unless drained';
+    if (svc.policy === 'primary') {
+      lines.push(`\nservice ${svc.name} (ttl ${svc.ttl}s, failover ttl ${svc.failoverTtl}s, ${check})`);
+      lines.push(`every region -> primary ${dc(svc.primary)} (standbys ${svc.standbys.map(dc).join(' > ')}, hold-down ${svc.holdDownMs / 1000}s)`);
+      continue;
+    }
+    lines.push(`\nservice ${svc.name} (ttl ${svc.ttl}s, failover ttl ${svc.failoverTtl}s, fallback ${svc.fallback}, ${check})`);
     const srows: string[][] = [['REGION', 'DATACENTERS (in order)']];
     map.regions.forEach((reg, i) => srows.push([reg.name, svc.preference[i].map(dc).join(' > ')]));
     lines.push(table(srows));

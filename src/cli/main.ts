@@ -1,9 +1,14 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, GeosteerError } from '../common/errors';
 import { createLogger } from '../observability';
+import { loadMapFile } from '../config';
+import { IpcStore } from '../health';
 import { check } from './check';
+import { runPrimary } from './cluster';
 import { drainCommand } from './drain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
@@ -14,8 +19,9 @@ import { statusCommand } from './status';
 const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
 const USAGE = `usage:
-  geosteer serve [--config FILE] [--listen HOST:PORT]... [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
-        run the DNS server (default geodata/map.yaml on 127.0.0.1:5300; without REDIS: in-memory table, probes in-process)
+  geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
+        run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, one worker per CPU;
+        without REDIS: in-memory table, probes in-process)
   geosteer check FILE                 validate a map file and print its routing table
   geosteer probe [--config FILE] [--id ID] [--lease 10s] REDIS
         run the map's health checks and vote in the shared table
@@ -36,16 +42,30 @@ async function serveCommand(rest: string[]): Promise<number> {
       'no-probe': { type: 'boolean' },
       id: { type: 'string' },
       'state-file': { type: 'string' },
+      workers: { type: 'string', short: 'w' },
       ...REDIS_ARGS,
     },
   });
+  const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError('--workers must be a number from 1 to 256');
   const log = createLogger();
+  const redis = redisFromArgs(values);
+  const config = values.config ?? DEFAULT_CONFIG;
+  if (workers > 1 && cluster.isPrimary) {
+    loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
+    return runPrimary(workers, config, !redis, values.id, log);
+  }
+  const worker = cluster.isWorker;
   const running = await serve({
-    config: values.config ?? DEFAULT_CONFIG,
+    config,
     listen: values.listen,
     logger: log,
-    redis: redisFromArgs(values),
-    probe: values['no-probe'] ? false : values.probe,
+    redis,
+    // In a cluster the primary probes (embedded) or the dedicated probers do (Redis).
+    store: worker && !redis ? new IpcStore(process as unknown as ConstructorParameters<typeof IpcStore>[0]) : undefined,
+    probe: worker ? false : values['no-probe'] ? false : values.probe,
+    // Embedded: the primary logs health; with Redis, worker 0 speaks for all.
+    logHealthEvents: !worker || (redis !== null && process.env.GEOSTEER_WORKER_INDEX === '0'),
     proberId: values.id,
     snapshotPath: values['state-file'],
   });
@@ -112,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A cluster worker's IPC channel would keep it alive after its sockets closed.
+    if (cluster.isWorker) process.exit(code);
   },
   (e: Error) => {
     process.stderr.write(`geosteer: ${e.stack ?? e.message}\n`);

@@ -30,6 +30,8 @@ export interface ServeOptions {
   geoPollMs?: number;
   /** Leader lease for primary failover when probing in-process. */
   leaseMs?: number;
+  /** Log verdict flips and store outages (one cluster worker does, the others stay quiet). @default true */
+  logHealthEvents?: boolean;
 }
 
 export interface RunningServer {
@@ -82,7 +84,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const id = options.proberId ?? hostname();
   const prober = runProbes ? new Prober({ id, store, map }) : null;
   const leader = runProbes ? new PrimaryLeader({ id, store, mirror, map, leaseMs: options.leaseMs }) : null;
-  logHealth(log, mirror, prober, leader);
+  if (options.logHealthEvents !== false) logHealth(log, mirror, prober, leader);
   await mirror.start();
 
   const router = new Router(map, classifier, mirror);
@@ -110,6 +112,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       zones: map.zones.map((z) => z.name),
       health: options.redis ? describeRedis(options.redis) : store.kind,
       probes: prober ? prober.targetCount : 0,
+      startupMs: Math.round(performance.now()),
     },
     'geosteer serving',
   );

@@ -6,3 +6,4 @@ export { RedisStore } from './redis-store';
 export type { DrainRequest, HealthStore } from './store';
 export { computeVerdict, type Quorum, type Verdict } from './verdict';
 export type { HealthView } from './view';
+export { answerLoads, IpcStore, serveStoreOverIpc } from './ipc-store';

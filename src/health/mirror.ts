@@ -51,7 +51,15 @@ export class HealthMirror extends EventEmitter implements HealthView {
   private snapshotTimer: NodeJS.Timeout | null = null;
   private storeHealthy = true;
   private stopped = false;
-  private syncing = false;
+  /** The full re-read in flight, if any; a resync asked for meanwhile runs again once it is done. */
+  private syncing: Promise<boolean> | null = null;
+  private syncAgain = false;
+  /**
+   * Changes applied while a full read is in flight, replayed on top of its
+   * result: the read may have run in Redis before them (a read queued during a
+   * freeze runs first at the thaw), and must not roll them back.
+   */
+  private duringSync: Array<() => void> | null = null;
   source: MirrorSource = 'none';
   lastSyncAt = 0;
 
@@ -153,18 +161,41 @@ export class HealthMirror extends EventEmitter implements HealthView {
   private apply(mutate: () => void): void {
     if (this.stopped) return;
     mutate();
+    this.duringSync?.push(mutate);
     this.recompute();
     this.scheduleSnapshot();
   }
 
-  /** Full re-read. Returns true when it worked. */
-  async resync(): Promise<boolean> {
-    if (this.syncing || this.stopped) return false;
-    this.syncing = true;
+  /**
+   * Full re-read. Returns true when it worked. A call while one is in flight
+   * shares its result and queues one more read: the one in flight may have
+   * read the table before a (re)subscription, so a change in between would
+   * otherwise be missed until the next periodic resync.
+   */
+  resync(): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    const run = this.readAll().finally(() => {
+      this.syncing = null;
+      if (this.syncAgain) {
+        this.syncAgain = false;
+        void this.resync();
+      }
+    });
+    this.syncing = run;
+    return run;
+  }
+
+  private async readAll(): Promise<boolean> {
+    const during: Array<() => void> = (this.duringSync = []);
     try {
       const snap = await this.store.loadAll();
       if (this.stopped) return false;
       this.replace(snap);
+      for (const mutate of during) mutate(); // in arrival order, which is Redis's order
       this.clockOffset = snap.now - Date.now();
       this.source = 'store';
       this.lastSyncAt = Date.now();
@@ -182,7 +213,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
       this.scheduleResync(this.opts.retryMs);
       return false;
     } finally {
-      this.syncing = false;
+      this.duringSync = null;
     }
   }
 
@@ -210,8 +241,9 @@ export class HealthMirror extends EventEmitter implements HealthView {
   }
 
   private drainFor(service: string, dc: string, now: number): Drain | null {
-    const d = this.drains.get(drainKey(service, dc)) ?? this.drains.get(drainKey('*', dc));
-    return d && d.until > now ? d : null;
+    // Expired drains stay in the table: one for this service must not hide a live '*' drain.
+    for (const d of [this.drains.get(drainKey(service, dc)), this.drains.get(drainKey('*', dc))]) if (d && d.until > now) return d;
+    return null;
   }
 
   /** Re-derives every verdict; emits 'change' when any effective state or primary moved. */
@@ -225,6 +257,8 @@ export class HealthMirror extends EventEmitter implements HealthView {
       list.push(v);
     }
     for (const d of this.drains.values()) if (d.service !== '*' && !byPair.has(pairKey(d.service, d.dc))) byPair.set(pairKey(d.service, d.dc), []);
+    // A pair whose votes vanished (Redis came back empty) keeps its last known state, like one whose votes went stale.
+    for (const k of this.lastKnown.keys()) if (!byPair.has(k)) byPair.set(k, []);
     const effective = new Map<string, boolean>();
     const statuses = new Map<string, PairStatus>();
     let changed = false;

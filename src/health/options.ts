@@ -78,7 +78,10 @@ export function redisOptionsFrom(input: RedisCliInput, env: NodeJS.ProcessEnv = 
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`--redis: scheme must be redis:// or rediss://, not ${u.protocol}`);
   base.host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
   base.port = u.port ? Number(u.port) : 6379;
-  base.db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  const dbText = u.pathname.length > 1 ? u.pathname.slice(1) : '0';
+  // A non-numeric path would become NaN, which ioredis silently treats as db 0.
+  if (!/^\d+$/.test(dbText)) throw new Error(`--redis: database "${dbText}" is not a number (redis://HOST:PORT/DB)`);
+  base.db = Number(dbText);
   if (u.username) base.username = decodeURIComponent(u.username);
   if (u.password) base.password = decodeURIComponent(u.password);
   base.tls = u.protocol === 'rediss:';

@@ -97,8 +97,14 @@ function redisOptions(o: RedisConnectionOptions): RedisOptions {
       sentinels: o.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: o.masterName,
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      // A frozen sentinel accepts the TCP connection but never answers: without this the
+      // master lookup waits on it forever instead of asking the next sentinel.
+      sentinelCommandTimeout: o.commandTimeoutMs,
       // After a failover the old master demotes itself; reconnect to the new one.
       reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+      // A master that is frozen or cut off (not dead) keeps our sockets open, so
+      // nothing above ever fires: follow the sentinels' +switch-master instead.
+      failoverDetector: true,
     };
   }
   return { ...common, host: o.host, port: o.port, db: o.db };

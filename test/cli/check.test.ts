@@ -54,7 +54,7 @@ test('check on the sample map: exit 0, OK, the region table and the service tabl
   assert.match(r.stdout, /^geoip: GeoLite2-City/m);
   assert.match(r.stdout, /^3 datacenters, 3 regions, 1 zones, 1 services$/m);
 
-  const serviceAt = r.stdout.indexOf('service www.example.com (ttl 60s, fallback first)');
+  const serviceAt = r.stdout.indexOf('service www.example.com (ttl 60s, failover ttl 30s, fallback first, no check: always up unless drained)');
   assert.ok(serviceAt > 0, show(r));
   const regions = r.stdout.slice(0, serviceAt);
   const service = r.stdout.slice(serviceAt);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# npm run bench: geosteer under dnsperf, pinned like the anchors of ../shared/bench
+# (server on CPU 1, dnsperf on CPU 0), on the anchors' zone and query files.
+#
+#   bench/run.sh                       # mixed + wide at full speed, then latency at half rate
+#   WORKLOADS="wide" DURATION=10 bench/run.sh
+#   ANCHORS=1 bench/run.sh             # then the anchors side by side (../shared/bench/run-anchors.sh)
+#
+# Prints, per workload: QPS, lost queries, server CPU microseconds per query
+# (utime+stime of the server over the run / answered queries) and, at a fixed
+# rate of half the measured QPS, latency percentiles from dnsperf -v.
+# On 2 cores dnsperf saturates near 125-130k QPS: compare CPU per query, not QPS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared/bench}
+WORK=${WORK:-/tmp/geodns-bench}
+PORT=${PORT:-5310}
+DURATION=${DURATION:-15}
+WORKLOADS=${WORKLOADS:-"mixed wide"}
+WORKERS=${WORKERS:-1}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+DNSPERF_OPTS=${DNSPERF_OPTS:-"-c 4 -q 200 -T 1"}
+HZ=$(getconf CLK_TCK)
+
+command -v dnsperf >/dev/null && [[ -f $WORK/queries/wide-ecs.bin ]] || bash "$SHARED/run-anchors.sh" --install-only
+npm run build --silent
+
+taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config bench/map.yaml --listen "127.0.0.1:$PORT" --workers "$WORKERS" >/tmp/geosteer-bench.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for _ in $(seq 1 100); do
+  dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 example.test SOA 2>/dev/null | grep -q ns1 && break
+  sleep 0.2
+done
+START_MS=$(grep -o '"startupMs":[0-9]*' /tmp/geosteer-bench.log | head -1 | cut -d: -f2 || true)
+
+# CPU ticks of the server and all its children (cluster workers).
+ticks() {
+  local total=0 p
+  for p in $SERVER $(pgrep -P "$SERVER" || true); do
+    total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+rss_mb() {
+  local total=0 p
+  for p in $SERVER $(pgrep -P "$SERVER" || true); do
+    total=$((total + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo $((total / 1024))
+}
+
+data() { echo "-B -d $WORK/queries/$1-ecs.bin"; }
+
+printf '\ngeosteer %s, workers=%s, server on CPU %s, dnsperf on CPU %s, %ss per run, startup %s ms\n\n' \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$WORKERS" "$SERVER_CPU" "$CLIENT_CPU" "$DURATION" "${START_MS:-?}"
+printf '| workload | QPS | lost | server us/query | srv%% | RSS MB | p50 ms | p99 ms | p99.9 ms | at QPS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data mixed) -l 2 $DNSPERF_OPTS >/dev/null 2>&1 # warm-up
+for wl in $WORKLOADS; do
+  t0=$(ticks); s0=$(date +%s.%N)
+  out=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data "$wl") -l "$DURATION" $DNSPERF_OPTS 2>&1)
+  t1=$(ticks); s1=$(date +%s.%N)
+  qps=$(awk '/Queries per second/{print $4}' <<<"$out")
+  done_q=$(awk '/Queries completed/{print $3}' <<<"$out")
+  lost=$(awk '/Queries lost/{print $3}' <<<"$out")
+  us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v q="$done_q" 'BEGIN{printf "%.1f", t / hz * 1e6 / q}')
+  srv=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.0f", t / hz / (b - a) * 100}')
+  # Latency at a fixed rate, half of what was just measured: dnsperf -v prints one line per answer.
+  half=$(awk -v q="$qps" 'BEGIN{printf "%d", q / 2}')
+  lat=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data "$wl") -l 10 -Q "$half" -v $DNSPERF_OPTS 2>/dev/null |
+    awk '$1 == ">" {print $NF * 1000}' |
+    sort -n | awk '{a[NR]=$1} END {if (NR == 0) {print "? ? ?"; exit} printf "%.3f %.3f %.3f", a[int(NR*0.5)], a[int(NR*0.99)], a[int(NR*0.999)]}')
+  read -r p50 p99 p999 <<<"$lat"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "${qps%.*}" "$lost" "$us" "$srv" "$(rss_mb)" "$p50" "$p99" "$p999" "$half"
+done
+echo
+
+if [[ -n ${ANCHORS:-} ]]; then
+  kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true
+  THREADS=${THREADS:-1} WORKLOADS=${ANCHOR_WORKLOADS:-"mixed wide"} REPEATS=${REPEATS:-1} \
+    CUSTOM_NAME=geosteer CUSTOM_PORT=$PORT \
+    CUSTOM_CMD="node $(pwd)/dist/src/cli/main.js serve --config $(pwd)/bench/map.yaml --listen 127.0.0.1:@PORT@ --workers $WORKERS" \
+    bash "$SHARED/run-anchors.sh" ${ANCHOR_LIST:-gdnsd pdns knot custom}
+fi

@@ -1,0 +1,107 @@
+import { EventEmitter } from 'node:events';
+import type { HealthSnapshot } from './model';
+import type { HealthStore } from './store';
+
+/**
+ * Embedded mode with cluster workers: the primary process owns the in-memory
+ * table and runs the probes once; each worker mirrors it through the cluster
+ * IPC channel. Workers only read, as serve's mirror does; writes belong to the
+ * primary's store.
+ */
+
+interface IpcMessage {
+  gs: 'load' | 'snapshot' | 'event';
+  id?: number;
+  kind?: string;
+  data?: unknown;
+  error?: string;
+}
+
+type Channel = { send(msg: unknown): unknown; on(ev: 'message', cb: (msg: unknown) => void): unknown };
+
+const isIpc = (m: unknown): m is IpcMessage => typeof m === 'object' && m !== null && typeof (m as IpcMessage).gs === 'string';
+const EVENTS = ['vote', 'drain', 'undrain', 'primary'] as const;
+
+/** Worker side: a read-only HealthStore fed by the primary. */
+export class IpcStore extends EventEmitter implements HealthStore {
+  readonly kind = 'memory' as const;
+  readonly ready = true;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (s: HealthSnapshot) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly channel: Channel) {
+    super();
+    channel.on('message', (m) => {
+      if (!isIpc(m)) return;
+      if (m.gs === 'event' && m.kind) this.emit(m.kind, m.data);
+      else if (m.gs === 'snapshot' && m.id !== undefined) {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error) p?.reject(new Error(m.error));
+        else p?.resolve(m.data as HealthSnapshot);
+      }
+    });
+  }
+
+  loadAll(): Promise<HealthSnapshot> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.channel.send({ gs: 'load', id } satisfies IpcMessage);
+      setTimeout(() => {
+        if (this.pending.delete(id)) reject(new Error('primary did not answer'));
+      }, 2000).unref();
+    });
+  }
+
+  private readOnly(): Promise<never> {
+    return Promise.reject(new Error('cluster workers do not write the embedded table; the primary does'));
+  }
+  writeVote(): Promise<void> {
+    return this.readOnly();
+  }
+  setDrain(): Promise<void> {
+    return this.readOnly();
+  }
+  clearDrain(): Promise<boolean> {
+    return this.readOnly();
+  }
+  setPrimary(): Promise<boolean> {
+    return this.readOnly();
+  }
+  acquireLease(): Promise<number | null> {
+    return this.readOnly();
+  }
+  releaseLease(): Promise<void> {
+    return this.readOnly();
+  }
+  audit(): Promise<void> {
+    return this.readOnly();
+  }
+  async now(): Promise<number> {
+    return Date.now();
+  }
+  async close(): Promise<void> {
+    this.removeAllListeners();
+  }
+}
+
+/** Primary side: answers workers' loads and forwards every store event to all of them. */
+export function serveStoreOverIpc(store: HealthStore, workers: () => Iterable<Channel>): void {
+  for (const kind of EVENTS) {
+    store.on(kind, (data: unknown) => {
+      for (const w of workers()) w.send({ gs: 'event', kind, data } satisfies IpcMessage);
+    });
+  }
+}
+
+/** Primary side, per worker: answer its snapshot requests. */
+export function answerLoads(store: HealthStore, worker: Channel): void {
+  worker.on('message', (m) => {
+    if (!isIpc(m) || m.gs !== 'load') return;
+    store.loadAll().then(
+      (data) => worker.send({ gs: 'snapshot', id: m.id, data } satisfies IpcMessage),
+      (err: Error) => worker.send({ gs: 'snapshot', id: m.id, error: err.message } satisfies IpcMessage),
+    );
+  });
+}
