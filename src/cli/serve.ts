@@ -2,7 +2,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMapFile, type MapConfig } from '../config';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
-import { GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
+import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
 import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type PairStatus, type RedisConnectionOptions } from '../health';
 import { createLogger, rateLimited, type Logger } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
@@ -92,9 +92,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const watcher = new GeoDbWatcher(dbPath, { intervalMs: options.geoPollMs ?? 2000 });
   watcher.on('reload', (next: GeoDatabase) => {
-    classifier.setDatabase(next);
-    router.geoChanged(classifier);
-    log.info({ geoip: next.description, path: dbPath }, 'GeoIP database reloaded');
+    // The region trie takes ~0.7 s to build: build it in a worker thread, then swap both at once.
+    buildRegionTrieInWorker(next, map.rules).then(
+      (trie) => {
+        classifier.setDatabase(next, trie);
+        router.geoChanged(classifier);
+        log.info({ geoip: next.description, path: dbPath, trieNodes: trie.nodeCount }, 'GeoIP database reloaded');
+      },
+      (err: Error) => log.error({ err, path: dbPath }, `GeoIP database rejected, keeping ${classifier.database.description}: ${err.message}`),
+    );
   });
   watcher.on('error', (err: Error) => {
     log.error({ err, path: dbPath }, `GeoIP database rejected, keeping ${classifier.database.description}: ${err.message}`);

@@ -1,19 +1,9 @@
-import { formatIp, type Cidr, type IpBytes } from '../common/ip';
+import type { IpBytes } from '../common/ip';
 import type { GeoDatabase, GeoMatch } from './database';
+import { RegionTrie } from './region-trie';
+import { buildOverrideTries, checkRules, decide, isMappedV4, type OverrideNode, type RegionRules } from './rules';
 
-/** Region rules from the map file (built by the config part). Region ids are indexes into `regions`. */
-export interface RegionRules {
-  regions: string[];
-  defaultRegion: number;
-  /** ISO 3166-1 alpha-2, upper case: 'CN' -> region. */
-  countries: Map<string, number>;
-  /** ISO 3166-2: 'CN-GD' -> region (country + '-' + MaxMind subdivisions[0].iso_code). */
-  subdivisions: Map<string, number>;
-  /** MaxMind continent codes 'AS', 'EU', 'NA', 'SA', 'AF', 'OC', 'AN'. */
-  continents: Map<string, number>;
-  /** Overrides; longest prefix wins; both families. */
-  cidrs: { cidr: Cidr; region: number }[];
-}
+export type { RegionRules } from './rules';
 
 export interface Classification {
   region: number;
@@ -27,31 +17,23 @@ export interface Classification {
 export interface GeoClassifierOptions {
   /** Cached classifications (IPv4 + IPv6 together); the cache is cleared when full. 0 disables. Default 65536. */
   cacheSize?: number;
-}
-
-/** Binary trie node of the CIDR overrides. A node exists only if some override lies at or below it. */
-interface TrieNode {
-  zero: TrieNode | null;
-  one: TrieNode | null;
-  /** Region of the override ending exactly here, or -1. */
-  region: number;
-  rule: string;
+  /**
+   * A region trie already built for this database and these rules (e.g. by buildRegionTrieInWorker), or
+   * 'lazy' to build it on the first locate() (for tools that only classify). By default the constructor and
+   * setDatabase build it (about 0.6 s for GeoLite2-City).
+   */
+  trie?: RegionTrie | 'lazy';
 }
 
 const UNKNOWN: GeoMatch = Object.freeze({ country: null, subdivision: null, continent: null, network: '' });
 
-function newNode(): TrieNode {
-  return { zero: null, one: null, region: -1, rule: '' };
-}
-
-function isMappedV4(a: IpBytes): boolean {
-  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
-  return a[10] === 0xff && a[11] === 0xff;
-}
+type TrieNode = OverrideNode;
 
 /**
  * Maps client addresses to regions. Precedence: CIDR override (longest prefix) > subdivision > country >
- * continent > default. Results are cached per address and frozen; classify does no I/O.
+ * continent > default. Two ways in: `locate` (the hot path: region + merged scope from the region trie, no
+ * allocation, no MMDB decode) and `classify` (direct MMDB lookup with the deciding rule and match, for
+ * explaining decisions; results cached per address and frozen). Neither does I/O.
  */
 export class GeoClassifier {
   private db: GeoDatabase;
@@ -59,38 +41,60 @@ export class GeoClassifier {
   private readonly cacheSize: number;
   private readonly cache4 = new Map<number, Classification>();
   private readonly cache6 = new Map<string, Classification>();
-  private readonly trie4 = newNode();
-  private readonly trie6 = newNode();
-  private readonly defaultResult: { region: number; rule: string };
+  private readonly trie4: TrieNode;
+  private readonly trie6: TrieNode;
+  /** null only when lazy and not needed yet. */
+  private trie: RegionTrie | null;
+  private readonly lazy: boolean;
 
   constructor(db: GeoDatabase, rules: RegionRules, options: GeoClassifierOptions = {}) {
     this.db = db;
     this.rules = rules;
     this.cacheSize = Math.max(0, Math.floor(options.cacheSize ?? 65536));
-    const n = rules.regions.length;
-    const check = (id: number, what: string): void => {
-      if (!Number.isInteger(id) || id < 0 || id >= n) throw new RangeError(`${what}: region id ${id} is not an index into regions (${n})`);
-    };
-    check(rules.defaultRegion, 'defaultRegion');
-    for (const [k, v] of rules.countries) check(v, `country ${k}`);
-    for (const [k, v] of rules.subdivisions) check(v, `subdivision ${k}`);
-    for (const [k, v] of rules.continents) check(v, `continent ${k}`);
-    for (const { cidr, region } of rules.cidrs) {
-      check(region, `cidr ${formatIp(cidr.bytes)}/${cidr.prefix}`);
-      this.insert(cidr, region);
-    }
-    this.defaultResult = { region: rules.defaultRegion, rule: 'default' };
+    checkRules(rules);
+    const tries = buildOverrideTries(rules);
+    this.trie4 = tries.v4;
+    this.trie6 = tries.v6;
+    this.lazy = options.trie === 'lazy';
+    this.trie = options.trie === 'lazy' ? null : (this.checkTrie(options.trie) ?? RegionTrie.build(db, rules));
   }
 
   get database(): GeoDatabase {
     return this.db;
   }
 
-  /** Swaps the database (after a reload); cached results came from the old one, so they go. */
-  setDatabase(db: GeoDatabase): void {
+  /** The region trie behind locate() (for metrics: nodeCount, buildMs); built now if lazy. */
+  get regionTrie(): RegionTrie {
+    return (this.trie ??= RegionTrie.build(this.db, this.rules));
+  }
+
+  /**
+   * Swaps the database (after a reload); cached results came from the old one, so they go. The region trie
+   * is rebuilt synchronously (about 0.6 s for GeoLite2-City; on the next locate() if lazy) unless `trie`,
+   * built for `db` and the same rules (buildRegionTrieInWorker), is given.
+   */
+  setDatabase(db: GeoDatabase, trie?: RegionTrie): void {
+    const next = this.checkTrie(trie) ?? (this.lazy ? null : RegionTrie.build(db, this.rules));
     this.db = db;
+    this.trie = next;
     this.cache4.clear();
     this.cache6.clear();
+  }
+
+  /**
+   * The hot path: region and ECS scope of a 4- or 16-byte address, packed as region * 256 + scope (scope in
+   * IPv4 bits for IPv4 and IPv4-mapped input). The scope is the widest prefix around the address in which
+   * every address gets the same region (so usually wider than classify().scope). No allocation.
+   */
+  locate(addr: IpBytes): number {
+    return (this.trie ?? this.regionTrie).locate(addr);
+  }
+
+  private checkTrie(trie: RegionTrie | undefined): RegionTrie | undefined {
+    if (trie !== undefined && trie.regionCount !== this.rules.regions.length) {
+      throw new RangeError(`region trie was built for ${trie.regionCount} regions, the rules have ${this.rules.regions.length}`);
+    }
+    return trie;
   }
 
   /** Classifies a 4- or 16-byte address; IPv4-mapped IPv6 is treated as IPv4 (scope in IPv4 bits). */
@@ -132,26 +136,6 @@ export class GeoClassifier {
     }
   }
 
-  private insert(cidr: Cidr, region: number): void {
-    let bytes = cidr.bytes;
-    let prefix = cidr.prefix;
-    // Overrides written as ::ffff:a.b.c.d/n (n >= 96) mean IPv4, since mapped clients are classified as IPv4.
-    if (bytes.length === 16 && prefix >= 96 && isMappedV4(bytes)) {
-      bytes = bytes.subarray(12);
-      prefix -= 96;
-    }
-    let node = bytes.length === 4 ? this.trie4 : this.trie6;
-    for (let d = 0; d < prefix; d++) {
-      if ((bytes[d >> 3] >> (7 - (d & 7))) & 1) node = node.one ??= newNode();
-      else node = node.zero ??= newNode();
-    }
-    // Duplicates: the first one listed wins (the config part should reject them anyway).
-    if (node.region < 0) {
-      node.region = region;
-      node.rule = `cidr ${formatIp(bytes)}/${prefix}`;
-    }
-  }
-
   /** Miss path. `addr` is 4 bytes (IPv4) or a non-mapped 16-byte IPv6 address. */
   private compute(addr: IpBytes, root: TrieNode): Classification {
     const bits = addr.length * 8;
@@ -187,7 +171,7 @@ export class GeoClassifier {
       rule = winner.rule;
       base = winnerLen;
     } else {
-      const d = this.decide(geo.match);
+      const d = decide(this.rules, geo.match);
       region = d.region;
       rule = d.rule;
       base = geo.prefix;
@@ -196,20 +180,5 @@ export class GeoClassifier {
     // (A fork at depth < base lies outside addr/base and changes nothing.)
     const scope = Math.min(bits, Math.max(base, lastFork + 1));
     return Object.freeze({ region, scope, rule, match: geo.match });
-  }
-
-  private decide(m: GeoMatch): { region: number; rule: string } {
-    const r = this.rules;
-    let id: number | undefined;
-    if (m.subdivision !== null && (id = r.subdivisions.get(m.subdivision)) !== undefined) {
-      return { region: id, rule: `subdivision ${m.subdivision}` };
-    }
-    if (m.country !== null && (id = r.countries.get(m.country)) !== undefined) {
-      return { region: id, rule: `country ${m.country}` };
-    }
-    if (m.continent !== null && (id = r.continents.get(m.continent)) !== undefined) {
-      return { region: id, rule: `continent ${m.continent}` };
-    }
-    return this.defaultResult;
   }
 }

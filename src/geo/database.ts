@@ -44,7 +44,8 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-function buildMatch(rec: CityResponse | null, network: string): GeoMatch {
+/** The GeoMatch of a decoded record (also used by the region trie on its partial records, so both agree). */
+export function buildMatch(rec: CityResponse | null, network: string): GeoMatch {
   // Optional chaining everywhere: any field can be missing (and a foreign DB may have other shapes).
   const country = str(rec?.country?.iso_code) ?? str(rec?.registered_country?.iso_code);
   const sub = country ? str(rec?.subdivisions?.[0]?.iso_code) : null;
@@ -54,6 +55,17 @@ function buildMatch(rec: CityResponse | null, network: string): GeoMatch {
     continent: str(rec?.continent?.code),
     network,
   });
+}
+
+/** The raw search tree of a loaded DB, for walking it without the reader (see region-trie.ts). Internal. */
+export interface MmdbTree {
+  buffer: Buffer;
+  nodeCount: number;
+  /** 24, 28 or 32 bits per record (two records per node). */
+  recordSize: number;
+  ipVersion: number;
+  /** Bytes; the data section starts 16 bytes after it. */
+  searchTreeSize: number;
 }
 
 const NOT_FOUND: GeoMatch = Object.freeze({ country: null, subdivision: null, continent: null, network: '' });
@@ -67,10 +79,12 @@ export class GeoDatabase {
   readonly description: string;
   private readonly reader: Reader<CityResponse>;
   private readonly ipVersion: number;
+  private readonly buf: Buffer;
 
-  private constructor(path: string, reader: Reader<CityResponse>) {
+  private constructor(path: string, reader: Reader<CityResponse>, buf: Buffer) {
     this.path = path;
     this.reader = reader;
+    this.buf = buf;
     this.ipVersion = reader.metadata.ipVersion;
     this.buildEpoch = Math.floor(reader.metadata.buildEpoch.getTime() / 1000);
     const built = reader.metadata.buildEpoch.toISOString().slice(0, 10);
@@ -123,7 +137,13 @@ export class GeoDatabase {
         fail(`lookup of ${ip} failed (corrupt data section?): ${(err as Error).message}`, err);
       }
     }
-    return new GeoDatabase(path, reader);
+    return new GeoDatabase(path, reader, buf);
+  }
+
+  /** The raw search tree and buffer (shared, never modify it). For the region trie; not for other parts. */
+  tree(): MmdbTree {
+    const md = this.reader.metadata;
+    return { buffer: this.buf, nodeCount: md.nodeCount, recordSize: md.recordSize, ipVersion: md.ipVersion, searchTreeSize: md.searchTreeSize };
   }
 
   /**

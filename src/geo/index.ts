@@ -3,3 +3,5 @@ export { GeoDatabase, GeoDbWatcher } from './database';
 export type { GeoMatch, GeoLookup, GeoDbWatcherOptions } from './database';
 export { GeoClassifier } from './classifier';
 export type { RegionRules, Classification, GeoClassifierOptions } from './classifier';
+export { RegionTrie, buildRegionTrieInWorker, packedRegion, packedScope } from './region-trie';
+export type { RegionTrieParts } from './region-trie';

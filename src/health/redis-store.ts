@@ -129,6 +129,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
   private readonly sub: Redis;
   private readonly k: { votes: string; drains: string; primary: string; leader: string; epoch: string; audit: string; events: string };
   private connected = false;
+  private closed = false;
 
   get ready(): boolean {
     return this.connected;
@@ -148,6 +149,9 @@ export class RedisStore extends EventEmitter implements HealthStore {
     for (const c of [this.cmd, this.sub]) {
       c.on('error', (err: Error) => this.markDown(err));
       c.on('close', () => this.markDown(new Error('connection closed')));
+      // ioredis gives a Sentinel client up for good ('end') when a +switch-master notice
+      // lands while it is still asking the sentinels for the master: start it again.
+      c.on('end', () => setTimeout(() => !this.closed && c.status === 'end' && c.connect().catch(() => undefined), 100).unref());
     }
     this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
     this.sub.on('ready', () => void this.onSubReady());
@@ -273,6 +277,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.removeAllListeners();
     this.cmd.disconnect();
     this.sub.disconnect();

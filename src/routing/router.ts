@@ -18,7 +18,7 @@ export class Router implements QueryResolver {
   readonly map: MapConfig;
   readonly tables: RoutingTables;
   private classifier: GeoClassifier;
-  private readonly resolverCache = new Map<string, Classification>();
+  private readonly resolverCache = new Map<string, number>();
   private readonly health: HealthView;
   private readonly onHealth = (): void => {
     this.refreshHealth();
@@ -76,24 +76,36 @@ export class Router implements QueryResolver {
       return REFUSED; // not a zone of ours
     }
     if (!entry.dynamic) return entry.answer;
-    const c = this.classify(q, client);
+    const located = this.locate(q, client);
     const svc = entry.service;
-    if (!svc.independent) q.scope = q.ecs !== null && q.ecs.family === 2 && isMappedV4(q.ecs.address) ? c.scope + 96 : c.scope;
-    return entry.answers[svc.choice[c.region]];
+    if (!svc.independent) {
+      const scope = located & 0xff;
+      q.scope = q.ecs !== null && q.ecs.family === 2 && isMappedV4(q.ecs.address) ? scope + 96 : scope;
+    }
+    return entry.answers[svc.choice[located >> 8]];
   }
 
-  /** The classification for this query: the ECS subnet when given (and not /0), else the resolver. */
-  classify(q: Query, client: string): Classification {
+  /**
+   * Region and scope of this query's client, packed as region * 256 + scope:
+   * the ECS subnet when given (and not /0), else the resolver's address. The
+   * region trie answers without decoding any MMDB record; the scope is the
+   * widest block with the same region (RegionTrie).
+   */
+  locate(q: Query, client: string): number {
     const ecs = q.ecs;
-    if (ecs && ecs.sourcePrefix > 0) return this.classifier.classify(ecs.address);
+    if (ecs && ecs.sourcePrefix > 0) return this.classifier.locate(ecs.address);
     let c = this.resolverCache.get(client);
-    if (!c) {
-      const bytes = parseIp(client);
-      c = this.classifier.classify(bytes ?? new Uint8Array(4));
+    if (c === undefined) {
+      c = this.classifier.locate(parseIp(client) ?? new Uint8Array(4));
       if (this.resolverCache.size >= RESOLVER_CACHE_MAX) this.resolverCache.clear();
       this.resolverCache.set(client, c);
     }
     return c;
+  }
+
+  /** The full decision (rule, GeoIP match) for explaining it; not used on the query path. */
+  explain(address: Uint8Array): Classification {
+    return this.classifier.classify(address);
   }
 }
 

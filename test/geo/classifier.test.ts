@@ -4,6 +4,8 @@ import { GeoClassifier, GeoDatabase, type Classification, type RegionRules } fro
 import { cidrContains, formatIp, maskIp, parseCidr, parseIp, type Cidr } from '../../src/common/ip';
 
 const db = GeoDatabase.open(GeoDatabase.defaultPath());
+// These tests are about classify(); the region trie behind locate() is tested in region-trie.test.ts.
+const LAZY = { trie: 'lazy' } as const;
 
 const REGIONS = ['overseas', 'north', 'south', 'eu', 'office', 'lab'];
 const [OVERSEAS, NORTH, SOUTH, EU, OFFICE, LAB] = REGIONS.map((_, i) => i);
@@ -65,7 +67,7 @@ function randomInside(addr: Uint8Array, scope: number, next: () => number): Uint
 }
 
 test('each precedence level decides: cidr, subdivision, country, continent, default', () => {
-  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]));
+  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]), LAZY);
   const cases: [string, number, string, number][] = [
     ['113.108.1.5', OFFICE, 'cidr 113.108.1.0/24', 24],
     ['183.6.0.1', SOUTH, 'subdivision CN-GD', 20],
@@ -85,12 +87,12 @@ test('each precedence level decides: cidr, subdivision, country, continent, defa
 });
 
 test('a country missing from the record falls back to registered_country', () => {
-  const gc = new GeoClassifier(db, rules([], { countries: new Map([['JP', LAB]]) }));
+  const gc = new GeoClassifier(db, rules([], { countries: new Map([['JP', LAB]]) }), LAZY);
   assert.deepEqual(verdict(gc.classify(ip('160.25.18.120'))), { region: LAB, rule: 'country JP' });
 });
 
 test('an IPv4-mapped IPv6 address is classified as IPv4, with the scope in IPv4 bits', () => {
-  const gc = new GeoClassifier(db, rules());
+  const gc = new GeoClassifier(db, rules(), LAZY);
   const v4 = gc.classify(ip('113.108.0.1'));
   const mapped = gc.classify(ip('::ffff:113.108.0.1'));
   assert.equal(mapped.scope, 18);
@@ -100,7 +102,7 @@ test('an IPv4-mapped IPv6 address is classified as IPv4, with the scope in IPv4 
 });
 
 test('IPv6 addresses are classified with IPv6 scopes, and IPv6 overrides apply', () => {
-  const gc = new GeoClassifier(db, rules([['2001:db8::/32', LAB], ['::ffff:10.0.0.0/104', OFFICE]]));
+  const gc = new GeoClassifier(db, rules([['2001:db8::/32', LAB], ['::ffff:10.0.0.0/104', OFFICE]]), LAZY);
   const google = gc.classify(ip('2001:4860:4860::8888'));
   assert.deepEqual({ ...verdict(google), scope: google.scope, country: google.match.country }, { region: OVERSEAS, rule: 'default', scope: 37, country: 'US' });
   const cn = gc.classify(ip('240e::1'));
@@ -113,7 +115,7 @@ test('IPv6 addresses are classified with IPv6 scopes, and IPv6 overrides apply',
 });
 
 test('loopback, private and link-local addresses get the default region with the empty block as scope', () => {
-  const gc = new GeoClassifier(db, rules());
+  const gc = new GeoClassifier(db, rules(), LAZY);
   const cases: [string, number][] = [
     ['127.0.0.1', 8],
     ['10.1.2.3', 8],
@@ -130,7 +132,7 @@ test('loopback, private and link-local addresses get the default region with the
 
 test('an override /24 inside a GeoIP /18 narrows the scope of its neighbours so their block excludes it', () => {
   const override = cidr('113.108.1.0/24');
-  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]));
+  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]), LAZY);
   for (const addr of ['113.108.0.1', '113.108.32.1', '113.108.63.255', '113.108.2.7']) {
     const c = gc.classify(ip(addr));
     assert.equal(c.rule, 'subdivision CN-GD', addr);
@@ -146,7 +148,7 @@ test('an override /24 inside a GeoIP /18 narrows the scope of its neighbours so 
 });
 
 test('nested overrides: the longest containing one decides and the scope excludes the nested ones', () => {
-  const gc = new GeoClassifier(db, rules([['10.0.0.0/8', OFFICE], ['10.1.2.0/24', LAB], ['113.108.0.0/16', OFFICE], ['113.108.1.0/24', LAB]]));
+  const gc = new GeoClassifier(db, rules([['10.0.0.0/8', OFFICE], ['10.1.2.0/24', LAB], ['113.108.0.0/16', OFFICE], ['113.108.1.0/24', LAB]]), LAZY);
   const check = (addr: string, region: number, rule: string, scope: number): void => {
     const c = gc.classify(ip(addr));
     assert.deepEqual({ ...verdict(c), scope: c.scope }, { region, rule, scope }, addr);
@@ -176,7 +178,7 @@ function propertyCheck(gc: GeoClassifier, seed: number, count: number, addrs?: U
 }
 
 test('property: every address inside addr/scope classifies like addr (2000 random IPv4, no overrides)', () => {
-  propertyCheck(new GeoClassifier(db, rules()), 1, 2000);
+  propertyCheck(new GeoClassifier(db, rules(), LAZY), 1, 2000);
 });
 
 test('property: every address inside addr/scope classifies like addr (2000 random IPv4, with overrides)', () => {
@@ -193,13 +195,13 @@ test('property: every address inside addr/scope classifies like addr (2000 rando
     near.push(u32ToIp((ipToU32(base) ^ (1 << (next() % 32))) >>> 0), base);
   }
   const unique = [...new Map(cidrs.map((c) => [c[0], c])).values()];
-  const gc = new GeoClassifier(db, rules(unique));
+  const gc = new GeoClassifier(db, rules(unique), LAZY);
   propertyCheck(gc, 3, 2000);
   propertyCheck(gc, 4, near.length, near);
 });
 
 test('cache: repeated classify returns the identical frozen object and results never change', () => {
-  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]));
+  const gc = new GeoClassifier(db, rules([['113.108.1.0/24', OFFICE]]), LAZY);
   const a = gc.classify(ip('113.108.0.1'));
   const snapshot = structuredClone(a);
   assert.ok(Object.isFrozen(a));
@@ -215,7 +217,7 @@ test('cache: repeated classify returns the identical frozen object and results n
 });
 
 test('cache: a full cache is cleared and results stay correct; setDatabase clears it', () => {
-  const gc = new GeoClassifier(db, rules(), { cacheSize: 2 });
+  const gc = new GeoClassifier(db, rules(), { ...LAZY, cacheSize: 2 });
   const first = gc.classify(ip('113.108.0.1'));
   gc.classify(ip('202.96.0.1'));
   gc.classify(ip('8.8.8.8')); // clears the cache
@@ -230,13 +232,13 @@ test('cache: a full cache is cleared and results stay correct; setDatabase clear
   assert.notEqual(fresh, again);
   assert.deepEqual(fresh, again);
 
-  const uncached = new GeoClassifier(db, rules(), { cacheSize: 0 });
+  const uncached = new GeoClassifier(db, rules(), { ...LAZY, cacheSize: 0 });
   assert.notEqual(uncached.classify(ip('8.8.8.8')), uncached.classify(ip('8.8.8.8')));
 });
 
 test('rules with region ids outside regions and addresses of a bad length are rejected', () => {
-  assert.throws(() => new GeoClassifier(db, rules([], { defaultRegion: 17 })), RangeError);
-  assert.throws(() => new GeoClassifier(db, rules([['10.0.0.0/8', -1]])), RangeError);
-  const gc = new GeoClassifier(db, rules());
+  assert.throws(() => new GeoClassifier(db, rules([], { defaultRegion: 17 }), LAZY), RangeError);
+  assert.throws(() => new GeoClassifier(db, rules([['10.0.0.0/8', -1]]), LAZY), RangeError);
+  const gc = new GeoClassifier(db, rules(), LAZY);
   assert.throws(() => gc.classify(new Uint8Array(5)), TypeError);
 });
