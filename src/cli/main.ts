@@ -64,8 +64,8 @@ async function serveCommand(rest: string[]): Promise<number> {
     // In a cluster the primary probes (embedded) or the dedicated probers do (Redis).
     store: worker && !redis ? new IpcStore(process as unknown as ConstructorParameters<typeof IpcStore>[0]) : undefined,
     probe: worker ? false : values['no-probe'] ? false : values.probe,
-    // Embedded: the primary logs health; with Redis, worker 0 speaks for all.
-    logHealthEvents: !worker || (redis !== null && process.env.GEOSTEER_WORKER_INDEX === '0'),
+    // Embedded: the primary speaks for the cluster; with Redis, worker 0 does.
+    leadWorker: !worker || (redis !== null && process.env.GEOSTEER_WORKER_INDEX === '0'),
     proberId: values.id,
     snapshotPath: values['state-file'],
   });

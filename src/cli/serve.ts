@@ -30,8 +30,12 @@ export interface ServeOptions {
   geoPollMs?: number;
   /** Leader lease for primary failover when probing in-process. */
   leaseMs?: number;
-  /** Log verdict flips and store outages (one cluster worker does, the others stay quiet). @default true */
-  logHealthEvents?: boolean;
+  /**
+   * This process speaks for its cluster: it logs verdict flips and store
+   * outages and writes the state file. Exactly one worker of a cluster does;
+   * the others stay quiet and only read the state file. @default true
+   */
+  leadWorker?: boolean;
 }
 
 export interface RunningServer {
@@ -79,12 +83,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
   const snapshotPath =
     options.snapshotPath !== undefined ? options.snapshotPath : store.kind === 'redis' ? join(tmpdir(), `geosteer-${map.serverId}-health.json`) : null;
-  const mirror = new HealthMirror(store, { quorum: map.health.quorum, snapshotPath });
+  const mirror = new HealthMirror(store, { quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
   const runProbes = options.probe ?? store.kind === 'memory';
   const id = options.proberId ?? hostname();
   const prober = runProbes ? new Prober({ id, store, map }) : null;
   const leader = runProbes ? new PrimaryLeader({ id, store, mirror, map, leaseMs: options.leaseMs }) : null;
-  if (options.logHealthEvents !== false) logHealth(log, mirror, prober, leader);
+  if (options.leadWorker !== false) logHealth(log, mirror, prober, leader);
   await mirror.start();
 
   const router = new Router(map, classifier, mirror);

@@ -9,6 +9,8 @@ import type { HealthView } from './view';
 export interface MirrorOptions extends Partial<HealthOptions> {
   /** File for the last known state, read at start when the store is unreachable. null = none. */
   snapshotPath?: string | null;
+  /** Write the snapshot (false: only read it at start; cluster workers other than the first). @default true */
+  snapshotWrite?: boolean;
   /** How long start() waits for the store before falling back to the snapshot. @default 2000 */
   startTimeoutMs?: number;
   /** Re-evaluation tick: stale votes and expired drains take effect within this. @default 1000 */
@@ -71,6 +73,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
     this.opts = {
       ...DEFAULT_HEALTH_OPTIONS,
       snapshotPath: null,
+      snapshotWrite: true,
       startTimeoutMs: 2000,
       tickMs: 1000,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
@@ -288,7 +291,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
   }
 
   private scheduleSnapshot(): void {
-    if (!this.opts.snapshotPath || this.snapshotTimer || this.stopped) return;
+    if (!this.opts.snapshotPath || !this.opts.snapshotWrite || this.snapshotTimer || this.stopped) return;
     this.snapshotTimer = setTimeout(() => this.writeSnapshot(), 1000).unref();
   }
 
