@@ -68,8 +68,9 @@ for wl in $WORKLOADS; do
   srv=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.0f", t / hz / (b - a) * 100}')
   # Latency at a fixed rate, half of what was just measured: dnsperf -v prints one line per answer.
   half=$(awk -v q="$qps" 'BEGIN{printf "%d", q / 2}')
-  lat=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data "$wl") -l 10 -Q "$half" -v $DNSPERF_OPTS 2>/dev/null |
-    awk '$1 == ">" {print $NF * 1000}' |
+  # (written to /dev/shm first: a pipe to awk/sort would compete with the server for CPU and show up as latency)
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data "$wl") -l 10 -Q "$half" -v $DNSPERF_OPTS >/dev/shm/geosteer-lat.txt 2>/dev/null
+  lat=$(awk '$1 == ">" {print $NF * 1000}' /dev/shm/geosteer-lat.txt |
     sort -n | awk '{a[NR]=$1} END {if (NR == 0) {print "? ? ?"; exit} printf "%.3f %.3f %.3f", a[int(NR*0.5)], a[int(NR*0.99)], a[int(NR*0.999)]}')
   read -r p50 p99 p999 <<<"$lat"
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "${qps%.*}" "$lost" "$us" "$srv" "$(rss_mb)" "$p50" "$p99" "$p999" "$half"

@@ -8,6 +8,13 @@ export interface DnsOptions {
   tcpMaxConnections: number;
   /** Queries answered per TCP connection before it is closed, bounding one client's hold. @default 10000 */
   tcpMaxQueriesPerConnection: number;
+  /**
+   * SO_RCVBUF asked for each UDP socket. Linux caps it at net.core.rmem_max
+   * (and doubles it); the default 4 MiB asks for the most the kernel allows,
+   * which is twice the default buffer on a stock kernel. Raise
+   * net.core.rmem_max to absorb longer bursts. @default 4194304
+   */
+  udpRecvBufferBytes: number;
 }
 
 export const DEFAULT_DNS_OPTIONS: DnsOptions = {
@@ -15,6 +22,7 @@ export const DEFAULT_DNS_OPTIONS: DnsOptions = {
   tcpIdleTimeoutMs: 10_000,
   tcpMaxConnections: 1000,
   tcpMaxQueriesPerConnection: 10_000,
+  udpRecvBufferBytes: 4 * 1024 * 1024,
 };
 
 export interface ListenAddress {

@@ -109,7 +109,11 @@ export class DnsServer {
 
   private bindUdp(addr: ListenAddress): Promise<UdpSocket> {
     return new Promise((resolve, reject) => {
-      const sock = createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 });
+      const sock = createSocket({
+        type: addr.family === 6 ? 'udp6' : 'udp4',
+        ipv6Only: addr.family === 6,
+        recvBufferSize: this.options.udpRecvBufferBytes,
+      });
       sock.once('error', reject);
       sock.on('message', (msg, rinfo) => this.onDatagram(sock, msg, rinfo));
       sock.bind(addr.port, addr.host, () => {
