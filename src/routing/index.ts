@@ -1,2 +1,3 @@
 export { Router } from './router';
 export { applyHealth, buildTables, type Entry, type RoutingTables, type ServiceRuntime } from './tables';
+export { explain, explanationLines, serviceFor, type Explanation } from './explain';

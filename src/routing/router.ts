@@ -82,7 +82,10 @@ export class Router implements QueryResolver {
       const scope = located & 0xff;
       q.scope = q.ecs !== null && q.ecs.family === 2 && isMappedV4(q.ecs.address) ? scope + 96 : scope;
     }
-    return entry.answers[svc.choice[located >> 8]];
+    const region = located >> 8;
+    const choice = svc.choice[region];
+    svc.served[region * entry.answers.length + choice]++;
+    return entry.answers[choice];
   }
 
   /**
@@ -104,8 +107,13 @@ export class Router implements QueryResolver {
   }
 
   /** The full decision (rule, GeoIP match) for explaining it; not used on the query path. */
-  explain(address: Uint8Array): Classification {
+  explainAddress(address: Uint8Array): Classification {
     return this.classifier.classify(address);
+  }
+
+  /** Region * 256 + scope for an address, as the query path computes it. */
+  locateAddress(address: Uint8Array): number {
+    return this.classifier.locate(address);
   }
 }
 

@@ -34,6 +34,10 @@ export interface ServiceRuntime {
   choice: Int32Array;
   /** True when every region gets the same answer: then the ECS scope is 0. */
   independent: boolean;
+  /** Per region: 1 when every datacenter of the region's list is down and the fallback answers. */
+  fallback: Uint8Array;
+  /** Answers served, per region x choice index (region * answers + choice); read at scrape time. */
+  served: Float64Array;
 }
 
 export interface StaticEntry {
@@ -100,6 +104,8 @@ export function buildTables(map: MapConfig): RoutingTables {
     ndc: map.datacenters.length,
     choice: new Int32Array(map.regions.length),
     independent: false,
+    fallback: new Uint8Array(map.regions.length),
+    served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
   }));
 
   // 1. Gather nodes.
@@ -297,6 +303,7 @@ export function applyHealth(
             break;
           }
         }
+        svc.fallback[r] = pick < 0 ? 1 : 0;
         if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
       }
       if (svc.choice[r] !== pick) {
