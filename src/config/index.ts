@@ -15,3 +15,5 @@ export {
 export { parseDuration } from './duration';
 export type { RData, RecordType, ZoneRecord } from './records';
 export { parseZoneText } from './zone-file';
+export { MapWatcher, type MapWatcherOptions } from './map-watcher';
+export { DEFAULT_ALERTS_CONFIG, type AlertsConfig } from './alerts-config';

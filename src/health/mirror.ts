@@ -115,6 +115,13 @@ export class HealthMirror extends EventEmitter implements HealthView {
     this.removeAllListeners();
   }
 
+  /** A reloaded map may change the quorum; verdicts are re-derived at once. */
+  setQuorum(quorum: HealthOptions['quorum']): void {
+    if (quorum === this.opts.quorum) return;
+    this.opts.quorum = quorum;
+    this.recompute();
+  }
+
   /** The store clock now, as best known (ms). */
   now(): number {
     return Date.now() + this.clockOffset;

@@ -11,6 +11,15 @@ export interface ProberOptions {
   map: MapConfig;
   /** A vote counts for this long after it is written; default 3 intervals + the timeout, so one slow round never expires it. */
   voteTtlMs?: (service: ServiceConfig) => number;
+  /** Hysteresis state carried over from the prober this one replaces (map reload), keyed `service|dc`. */
+  initialState?: Map<string, TargetState>;
+}
+
+/** What a reload must not forget: a datacenter that was voted down stays down until it has risen again. */
+export interface TargetState {
+  up: boolean;
+  okStreak: number;
+  failStreak: number;
 }
 
 /** State of one (service, datacenter) check loop. */
@@ -56,10 +65,17 @@ export class Prober extends EventEmitter {
       if (!service.check) continue;
       service.checkTargets.forEach((t, dc) => {
         if (t && t.length) {
-          this.targets.push({ service, dc, dcName: opts.map.datacenters[dc].name, up: true, okStreak: 0, failStreak: 0, timer: null, last: null });
+          const dcName = opts.map.datacenters[dc].name;
+          const prev = opts.initialState?.get(`${service.name}|${dcName}`);
+          this.targets.push({ service, dc, dcName, up: prev?.up ?? true, okStreak: prev?.okStreak ?? 0, failStreak: prev?.failStreak ?? 0, timer: null, last: null });
         }
       });
     }
+  }
+
+  /** Hysteresis state per `service|dc`, for the prober that replaces this one. */
+  state(): Map<string, TargetState> {
+    return new Map(this.targets.map((t) => [`${t.service.name}|${t.dcName}`, { up: t.up, okStreak: t.okStreak, failStreak: t.failStreak }]));
   }
 
   get targetCount(): number {
