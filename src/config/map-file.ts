@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../common/errors';
-import { formatIp, parseCidr } from '../common/ip';
+import { formatIp, parseCidr, unmapIpv4, type Cidr } from '../common/ip';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
 import { parseDuration, parseDurationMs } from './duration';
@@ -13,13 +13,17 @@ import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
 import type { CheckConfig } from '../probe/options';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
+import { DEFAULT_ALERTS_CONFIG, parseAlertsBlock, type AlertsConfig } from './alerts-config';
 
 /** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
 export interface MapConfig {
   file: string;
   /** Short hash of the map file and the zone files it names, to tell versions apart in logs and metrics. */
   version: string;
+  /** Same as `server.id`; kept for existing users. */
   serverId: string;
+  /** The `server:` block: identity and who may ask the debugging names. */
+  server: ServerConfig;
   /** Absolute MMDB path, or 'default' for the bundled GeoLite2-City. */
   geoDatabase: string;
   datacenters: DatacenterConfig[];
@@ -28,7 +32,23 @@ export interface MapConfig {
   zones: ZoneConfig[];
   services: ServiceConfig[];
   health: HealthConfig;
+  /** The `alerts:` block (webhook for state changes). */
+  alerts: AlertsConfig;
 }
+
+export interface ServerConfig {
+  /** This server's identity: `CH TXT id.server`/`hostname.bind`, NSID, explanations. */
+  id: string;
+  /** Answer to `CH TXT version.bind`/`version.server`; null when `version: hidden` (REFUSED). */
+  version: string | null;
+  /** Source addresses (the resolver's, not the ECS subnet) that may ask `_explain.NAME TXT`. */
+  explainAcl: Cidr[];
+  /** Source addresses that may ask the CHAOS names; null = everyone (as BIND answers id.server). */
+  chaosAcl: Cidr[] | null;
+}
+
+/** Who may ask `_explain.` by default: loopback and the private ranges. */
+export const DEFAULT_EXPLAIN_ACL = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'] as const;
 
 export interface DatacenterConfig {
   name: string;
@@ -58,6 +78,8 @@ export interface ZoneConfig {
   ns: string[];
   /** Every static record, the apex SOA and NS included. */
   records: ZoneRecord[];
+  /** Absolute path of the zone file it names (`file:`), watched for changes with the map. */
+  file: string | null;
 }
 
 export type Fallback = 'first' | 'all';
@@ -90,7 +112,7 @@ export interface ServiceConfig {
   checkTargets: (CheckTarget[] | null)[];
 }
 
-const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services'] as const;
+const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services', 'alerts'] as const;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
 const DEFAULT_SERVICE_TTL = 60;
@@ -143,11 +165,7 @@ export function parseMapText(text: string, file: string): MapConfig {
   const hash = createHash('sha256').update(text);
   const baseDir = dirname(resolve(file));
 
-  // server
-  let serverId = 'geosteer';
-  for (const [k, v] of r.map(top.get('server'), 'server', ['id'])) {
-    if (k === 'id') serverId = r.str(v, 'server.id') ?? serverId;
-  }
+  const server = parseServerBlock(r, top.get('server') ?? null);
 
   // geoip
   let geoDatabase = 'default';
@@ -159,6 +177,7 @@ export function parseMapText(text: string, file: string): MapConfig {
   }
 
   const health = top.has('health') ? parseHealthBlock(r, top.get('health') ?? null) : { ...DEFAULT_HEALTH_CONFIG };
+  const alerts = top.has('alerts') ? parseAlertsBlock(r, top.get('alerts') ?? null) : { ...DEFAULT_ALERTS_CONFIG };
 
   // datacenters
   const datacenters: DatacenterConfig[] = [];
@@ -433,7 +452,8 @@ export function parseMapText(text: string, file: string): MapConfig {
   return {
     file,
     version: hash.digest('hex').slice(0, 12),
-    serverId,
+    serverId: server.id,
+    server,
     geoDatabase,
     datacenters,
     regions,
@@ -441,7 +461,71 @@ export function parseMapText(text: string, file: string): MapConfig {
     zones,
     services,
     health,
+    alerts,
   };
+}
+
+let packageVersion: string | null = null;
+
+/** "geosteer 0.1.0" from package.json (read once; the repository root is three levels above dist/src/config). */
+export function defaultServerVersion(): string {
+  if (packageVersion === null) {
+    try {
+      const pkg = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version?: unknown };
+      packageVersion = typeof pkg.version === 'string' ? pkg.version : '';
+    } catch {
+      packageVersion = '';
+    }
+  }
+  return packageVersion ? `geosteer ${packageVersion}` : 'geosteer';
+}
+
+/** A TXT string / NSID payload: 1..255 printable ASCII characters. */
+function debugText(r: YamlReader, node: Node | null, path: string): string | null {
+  const s = r.str(node, path);
+  if (s === null) return null;
+  if (s.length === 0 || s.length > 255 || !/^[\x20-\x7e]+$/.test(s)) {
+    r.error(node, path, `"${s}" must be 1-255 printable ASCII characters (it is sent as a TXT string and in NSID)`);
+    return null;
+  }
+  return s;
+}
+
+/** A list of CIDRs (a bare address is a host route); IPv4-mapped IPv6 networks are stored as IPv4. */
+function readAcl(r: YamlReader, node: Node | null, path: string): Cidr[] {
+  const out: Cidr[] = [];
+  r.seq(node, path).forEach((item, i) => {
+    const ip = join(path, i);
+    const s = r.str(item, ip);
+    if (s === null) return;
+    const c = parseCidr(s);
+    if (typeof c === 'string') {
+      r.error(item, ip, `bad CIDR "${s}": ${c}`);
+      return;
+    }
+    const v4 = unmapIpv4(c.bytes);
+    out.push(v4 && c.prefix >= 96 ? { bytes: v4, prefix: c.prefix - 96 } : c);
+  });
+  return out;
+}
+
+function parseServerBlock(r: YamlReader, node: Node | null): ServerConfig {
+  const server: ServerConfig = {
+    id: 'geosteer',
+    version: defaultServerVersion(),
+    explainAcl: DEFAULT_EXPLAIN_ACL.map((t) => parseCidr(t) as Cidr),
+    chaosAcl: null,
+  };
+  for (const [k, v] of r.map(node, 'server', ['id', 'version', 'explain_acl', 'chaos_acl'])) {
+    const kp = join('server', k);
+    if (k === 'id') server.id = debugText(r, v, kp) ?? server.id;
+    else if (k === 'version') {
+      const t = debugText(r, v, kp);
+      if (t !== null) server.version = t === 'hidden' ? null : t;
+    } else if (k === 'explain_acl') server.explainAcl = readAcl(r, v, kp);
+    else if (k === 'chaos_acl') server.chaosAcl = readAcl(r, v, kp);
+  }
+  return server;
 }
 
 function readTtl(r: YamlReader, node: Node | null, path: string): number | null {
@@ -469,6 +553,7 @@ function parseZone(
   let ttl = DEFAULT_ZONE_TTL;
   let recordsNode: Node | null = null;
   let fileNode: Node | null = null;
+  let zoneFile: string | null = null;
   const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file']);
   for (const [k, v] of fields) if (k === 'ttl') ttl = readTtl(r, v, join(path, k)) ?? ttl;
   // Set when the key is there but its errors were already reported, so "missing" would be wrong.
@@ -523,6 +608,7 @@ function parseZone(
     const f = r.str(fileNode, join(path, 'file'));
     if (f !== null) {
       const full = isAbsolute(f) ? f : resolve(baseDir, f);
+      zoneFile = full;
       try {
         const text = readFileSync(full, 'utf8');
         hash.update(text);
@@ -547,7 +633,7 @@ function parseZone(
   );
   const issues: ConfigIssue[] = checkZone(name, records, ns.length, path);
   r.issues.push(...issues);
-  return { name, soa: s, ns, records };
+  return { name, soa: s, ns, records, file: zoneFile };
 }
 
 function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | null {

@@ -22,4 +22,6 @@ export interface PreparedAnswer {
 export interface QueryResolver {
   /** Returns the answer and sets `q.scope` when the answer depends on the client address. */
   resolve(q: Query, clientAddress: string): PreparedAnswer;
+  /** Server id sent in the NSID option (RFC 5001) when a query asks for it; absent or null: none. */
+  readonly nsid?: Buffer | null;
 }

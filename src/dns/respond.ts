@@ -1,5 +1,5 @@
 import type { PreparedAnswer } from './answer';
-import { OPTION_ECS, QTYPE_OPT, RCODE, type Query } from './wire';
+import { OPTION_ECS, OPTION_NSID, QTYPE_OPT, RCODE, type Query } from './wire';
 
 /**
  * Response assembly: header + the query's question bytes + a prepared body +
@@ -11,9 +11,13 @@ export const MAX_UDP_PAYLOAD = 1232;
 /** Without EDNS a UDP response is at most 512 bytes (RFC 1035 4.2.1). */
 export const CLASSIC_UDP_PAYLOAD = 512;
 
-function optLength(q: Query, withEcs: boolean): number {
+/**
+ * Bytes of our OPT record: 11, plus the ECS option when echoed, plus NSID
+ * (RFC 5001) when the query asked for it and the resolver has an id.
+ */
+function optLength(q: Query, withEcs: boolean, nsid: Buffer | null): number {
   if (!q.edns) return 0;
-  return 11 + (withEcs && q.ecs ? 8 + q.ecs.addrLength : 0);
+  return 11 + (withEcs && q.ecs ? 8 + q.ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0);
 }
 
 function writeHeader(out: Buffer, q: Query, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
@@ -28,7 +32,7 @@ function writeHeader(out: Buffer, q: Query, rcode: number, aa: boolean, tc: bool
   out.writeUInt16BE(ar, 10);
 }
 
-function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: boolean): number {
+function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: boolean, nsid: Buffer | null): number {
   out[off] = 0; // root owner
   out.writeUInt16BE(QTYPE_OPT, off + 1);
   out.writeUInt16BE(MAX_UDP_PAYLOAD, off + 3);
@@ -37,7 +41,7 @@ function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: bo
   out[off + 7] = q.dnssecOk ? 0x80 : 0; // DO is echoed (RFC 3225)
   out[off + 8] = 0;
   const ecs = withEcs ? q.ecs : null;
-  const rdlen = ecs ? 8 + ecs.addrLength : 0;
+  const rdlen = (ecs ? 8 + ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0);
   out.writeUInt16BE(rdlen, off + 9);
   off += 11;
   if (ecs) {
@@ -49,6 +53,12 @@ function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: bo
     out[off + 7] = ecs.sourcePrefix === 0 ? 0 : q.scope;
     q.buf.copy(out, off + 8, ecs.addrOffset, ecs.addrOffset + ecs.addrLength);
     off += 8 + ecs.addrLength;
+  }
+  if (nsid) {
+    out.writeUInt16BE(OPTION_NSID, off);
+    out.writeUInt16BE(nsid.length, off + 2);
+    nsid.copy(out, off + 4);
+    off += 4 + nsid.length;
   }
   return off;
 }
@@ -63,42 +73,50 @@ export function udpLimit(q: Query): number {
  * Builds the reply to a parsed query. `limit` is the size cap (udpLimit for
  * UDP, 65535 for TCP). A reply that does not fit is retried without its
  * additional section, then sent empty with TC set so the client retries over TCP.
+ * `nsid` is the server id for the NSID option, passed only when `q.nsid` asked
+ * for it (RFC 5001); null leaves it out.
  */
-export function buildResponse(q: Query, a: PreparedAnswer, limit: number): Buffer {
+export function buildResponse(q: Query, a: PreparedAnswer, limit: number, nsid: Buffer | null = null): Buffer {
   const qlen = q.questionEnd - 12;
-  const opt = optLength(q, true);
+  let opt = optLength(q, true, nsid);
   let use: PreparedAnswer | null = a;
   while (use && 12 + qlen + use.body.length + opt > limit) use = use.minimal;
   if (!use) {
+    // The TC reply must fit too; a long question plus a long id at 512 bytes may not.
+    if (nsid && 12 + qlen + opt > limit) {
+      nsid = null;
+      opt = optLength(q, true, null);
+    }
     const out = Buffer.allocUnsafe(12 + qlen + opt);
     writeHeader(out, q, a.rcode, a.aa, true, 0, 0, q.edns ? 1 : 0);
     q.buf.copy(out, 12, 12, q.questionEnd);
-    if (q.edns) writeOpt(out, 12 + qlen, q, a.rcode, true);
+    if (q.edns) writeOpt(out, 12 + qlen, q, a.rcode, true, nsid);
     return out;
   }
   const out = Buffer.allocUnsafe(12 + qlen + use.body.length + opt);
   writeHeader(out, q, use.rcode, use.aa, false, use.an, use.ns, use.ar + (q.edns ? 1 : 0));
   q.buf.copy(out, 12, 12, q.questionEnd);
   use.body.copy(out, 12 + qlen);
-  if (q.edns) writeOpt(out, 12 + qlen + use.body.length, q, use.rcode, true);
+  if (q.edns) writeOpt(out, 12 + qlen + use.body.length, q, use.rcode, true, nsid);
   return out;
 }
 
 /**
  * An answer with no records: FORMERR, NOTIMP, REFUSED, SERVFAIL or BADVERS.
  * Echoes the question when it was readable, and an OPT when the query had one
- * (without ECS for FORMERR/BADVERS, whose ECS may be what was wrong).
+ * (without ECS for FORMERR/BADVERS, whose ECS may be what was wrong), with
+ * NSID when given (see buildResponse).
  */
-export function buildError(q: Query, rcode: number): Buffer {
+export function buildError(q: Query, rcode: number, nsid: Buffer | null = null): Buffer {
   const qlen = q.hasQuestion ? q.questionEnd - 12 : 0;
   const withEcs = rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS;
-  const opt = optLength(q, withEcs);
+  const opt = optLength(q, withEcs, nsid);
   const out = Buffer.allocUnsafe(12 + qlen + opt);
   writeHeader(out, q, rcode, false, false, 0, 0, q.edns ? 1 : 0);
   if (qlen) q.buf.copy(out, 12, 12, q.questionEnd);
   if (q.edns) {
     if (!withEcs) q.scope = 0;
-    writeOpt(out, 12 + qlen, q, rcode, withEcs);
+    writeOpt(out, 12 + qlen, q, rcode, withEcs, nsid);
   }
   return out;
 }

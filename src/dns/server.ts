@@ -48,18 +48,22 @@ export class DnsServer {
   handle(msg: Buffer, client: string, tcp: boolean): Buffer | null {
     const q = this.query;
     const stats = this.stats;
+    const t0 = stats.startTiming(); // 0 unless this query is the sampled one
     const r = parseQuery(msg, q);
     let rcode: number = RCODE.NOERROR;
     let out: Buffer | null = null;
+    // NSID (RFC 5001): only looked up when the query asked for it; the resolver
+    // is read per query so a reloaded map's server id takes effect at once.
+    const nsid = q.nsid ? (this.resolver.nsid ?? null) : null;
     try {
       if (r === ParseResult.OK) {
         if (q.qtype === QTYPE_AXFR || q.qtype === QTYPE_IXFR) {
           rcode = RCODE.REFUSED; // zone transfers are not offered (the map file is the source of truth)
-          out = buildError(q, rcode);
+          out = buildError(q, rcode, nsid);
         } else {
           const a = this.resolver.resolve(q, client);
           rcode = a.rcode;
-          out = buildResponse(q, a, tcp ? 65535 : udpLimit(q));
+          out = buildResponse(q, a, tcp ? 65535 : udpLimit(q), nsid);
           if (out[2] & 0x02) stats.truncated++;
         }
       } else if (r === ParseResult.DROP) {
@@ -67,16 +71,16 @@ export class DnsServer {
         return null;
       } else {
         rcode = r === ParseResult.FORMERR ? RCODE.FORMERR : r === ParseResult.NOTIMP ? RCODE.NOTIMP : RCODE.BADVERS;
-        out = buildError(q, rcode);
+        out = buildError(q, rcode, nsid);
       }
     } catch (err) {
       // A bug, never bad input: answer SERVFAIL rather than go silent, and say so.
       stats.internalErrors++;
       this.onError(err as Error, 'resolver');
       rcode = RCODE.SERVFAIL;
-      out = buildError(q, rcode);
+      out = buildError(q, rcode, nsid);
     }
-    stats.rcodes[rcode < 24 ? rcode : 23]++;
+    stats.count(q, client, tcp, rcode, t0); // rcode, requests, ECS, sampled time, query log
     return out;
   }
 
@@ -180,7 +184,7 @@ export class DnsServer {
       while (buf.length >= 2) {
         const len = buf.readUInt16BE(0);
         if (len < 12) {
-          sock.destroy();
+          closeGently(sock);
           return;
         }
         if (buf.length < 2 + len) break;
@@ -197,8 +201,7 @@ export class DnsServer {
           if (!sock.write(framed)) sock.pause(); // back-pressure: stop reading until the client reads
         }
         if (++served >= this.options.tcpMaxQueriesPerConnection) {
-          sock.removeAllListeners('data'); // nothing after the cap is read or answered
-          sock.end();
+          closeGently(sock);
           return;
         }
       }
@@ -215,4 +218,18 @@ export class DnsServer {
     this.udp.length = 0;
     this.tcp.length = 0;
   }
+}
+
+/**
+ * Ends a TCP connection whose stream can no longer be trusted (bad frame) or
+ * that reached its query cap: replies already written still go out, and what
+ * the client sends meanwhile is read and dropped. Destroying a socket with
+ * unread input would make the kernel send RST and discard those replies.
+ */
+function closeGently(sock: Socket): void {
+  sock.removeAllListeners('data');
+  sock.on('data', () => {});
+  sock.resume();
+  sock.end();
+  setTimeout(() => sock.destroy(), 1000).unref();
 }

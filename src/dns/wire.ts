@@ -26,6 +26,7 @@ export const QTYPE_IXFR = 251;
 export const QTYPE_ANY = 255;
 export const CLASS_IN = 1;
 export const CLASS_CH = 3;
+export const OPTION_NSID = 3;
 export const OPTION_ECS = 8;
 
 /** What the caller must do with a datagram after `parseQuery`. */
@@ -74,6 +75,8 @@ export class Query {
   ednsVersion = 0;
   dnssecOk = false;
   ecs: ClientSubnet | null = null;
+  /** The OPT carried an NSID option (RFC 5001): the reply's OPT carries our server id. */
+  nsid = false;
   private readonly ecsSlot = new ClientSubnet();
   /** Why FORMERR, for debugging and tests. */
   error = '';
@@ -92,6 +95,7 @@ export class Query {
     this.ednsVersion = 0;
     this.dnssecOk = false;
     this.ecs = null;
+    this.nsid = false;
     this.error = '';
     this.scope = 0;
   }
@@ -240,6 +244,9 @@ function parseOptions(buf: Buffer, start: number, end: number, q: Query): ParseR
       if (q.ecs) return fail(q, 'more than one ECS option');
       const why = parseEcs(buf, off, len, q);
       if (why) return fail(q, why);
+    } else if (code === OPTION_NSID) {
+      // RFC 5001 2.1: a query's NSID payload is empty; a non-empty one is read as a request all the same.
+      q.nsid = true;
     }
     // Unknown options are ignored (RFC 6891 section 6.1.2).
     off += len;

@@ -1,11 +1,11 @@
 import { parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
-import { CLASS_IN, QTYPE_ANY, RCODE, type PreparedAnswer, type Query, type QueryResolver } from '../dns';
+import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver } from '../dns';
 import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
+import { DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 
-const REFUSED: PreparedAnswer = { rcode: RCODE.REFUSED, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null };
 /** Distinct resolver addresses remembered; real deployments see thousands, not millions. */
 const RESOLVER_CACHE_MAX = 100_000;
 
@@ -17,6 +17,9 @@ const RESOLVER_CACHE_MAX = 100_000;
 export class Router implements QueryResolver {
   readonly map: MapConfig;
   readonly tables: RoutingTables;
+  /** server.id for the NSID option (RFC 5001); the dns part sends it when a query asks. */
+  readonly nsid: Buffer;
+  private readonly debug: DebugAnswers;
   private classifier: GeoClassifier;
   private readonly resolverCache = new Map<string, number>();
   private readonly health: HealthView;
@@ -27,6 +30,8 @@ export class Router implements QueryResolver {
   constructor(map: MapConfig, classifier: GeoClassifier, health: HealthView) {
     this.map = map;
     this.tables = buildTables(map);
+    this.nsid = Buffer.from(map.server.id, 'latin1');
+    this.debug = new DebugAnswers(map);
     this.classifier = classifier;
     this.health = health;
     this.refreshHealth();
@@ -60,12 +65,14 @@ export class Router implements QueryResolver {
 
   resolve(q: Query, client: string): PreparedAnswer {
     q.scope = 0;
-    if (q.qclass !== CLASS_IN) return REFUSED;
+    if (q.qclass !== CLASS_IN) return q.qclass === CLASS_CH ? this.debug.chaos(q, client) : REFUSED;
     const t = this.tables;
     let entry: Entry;
     const node = t.nodes.get(q.qname);
     if (node) entry = q.qtype === QTYPE_ANY ? node.any : (node.types.get(q.qtype) ?? node.other);
     else {
+      // Debugging name (only names we do not have get here, so normal queries never pay for it).
+      if (q.qname.startsWith(EXPLAIN_PREFIX)) return this.debug.explain(q, client, this, this.health);
       // Not a name we have: the nearest delegation above it, else its zone's NXDOMAIN.
       let s = q.qname;
       for (let i = s.indexOf('.'); i >= 0; i = s.indexOf('.')) {
