@@ -1,36 +1,245 @@
-import { ConfigError } from '../common/errors';
+import { parseArgs } from 'node:util';
+import { ConfigError, type ConfigIssue } from '../common/errors';
 import { loadMapFile, type MapConfig } from '../config';
-import { GeoDatabase } from '../geo';
+import { GeoClassifier, GeoDatabase } from '../geo';
+import { countMovingSlash24, diffMaps, ruleOwners, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
+import { UsageError } from './redis-args';
 
-/**
- * `geosteer check FILE`: everything `serve` does before it binds sockets
- * (like gdnsd's checkconf), then the region -> datacenter table. Exit 0 iff
- * the map is valid and its GeoIP database opens.
- */
-export function check(file: string, out: (s: string) => void, err: (s: string) => void): number {
+export interface CheckOptions {
+  /** The map that is live now: also validated, then compared with FILE. */
+  against?: string;
+  /** One JSON object on stdout instead of text (errors still go to stderr as text too). */
+  json?: boolean;
+}
+
+const CHECK_USAGE = 'usage: geosteer check FILE [--against OLD] [--json]';
+
+/** `geosteer check FILE [--against OLD] [--json]` from its arguments; throws UsageError (exit 2) on bad usage. */
+export function checkCommand(args: string[], out: (s: string) => void, err: (s: string) => void): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { against: { type: 'string' }, json: { type: 'boolean' } } });
+  } catch (e) {
+    if (String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(e as Error).message}\n${CHECK_USAGE}`);
+    throw e;
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(CHECK_USAGE);
+  return check(positionals[0], out, err, { against: values.against, json: values.json === true });
+}
+
+interface Loaded {
+  file: string;
+  map: MapConfig;
+  db: GeoDatabase;
+}
+
+/** Loads a map and opens its GeoIP database (shared through `dbs` when two maps name the same one). */
+function load(file: string, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[], err: (s: string) => void): Loaded | null {
   let map: MapConfig;
   try {
     map = loadMapFile(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       err(e.message);
-      return 1;
+      issues.push(...e.issues);
+      return null;
     }
     throw e;
   }
-  let dbText: string;
-  try {
-    const db = GeoDatabase.open(map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase);
-    dbText = db.description;
-  } catch (e) {
-    err(`${file}: geoip.database: ${(e as Error).message}`);
+  const path = map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase;
+  let db = dbs.get(path);
+  if (!db) {
+    try {
+      db = GeoDatabase.open(path);
+    } catch (e) {
+      const message = `geoip.database: ${(e as Error).message}`;
+      err(`${file}: ${message}`);
+      issues.push({ file, line: 0, col: 0, path: 'geoip.database', message: (e as Error).message });
+      return null;
+    }
+    dbs.set(path, db);
+  }
+  return { file, map, db };
+}
+
+/**
+ * `geosteer check FILE`: everything `serve` does before it binds sockets
+ * (like gdnsd's checkconf), then the region -> datacenter table. Exit 0 iff
+ * the map is valid and its GeoIP database opens. With `against`, OLD is
+ * validated too (exit 1 if it is not) and the output is what changes from OLD
+ * to FILE: region lists, rules, services, and how much of IPv4 moves.
+ */
+export function check(file: string, out: (s: string) => void, err: (s: string) => void, options: CheckOptions = {}): number {
+  const dbs = new Map<string, GeoDatabase>();
+  const issues: ConfigIssue[] = [];
+  const cur = load(file, dbs, issues, err);
+  const old = options.against === undefined ? null : load(options.against, dbs, issues, err);
+  if (!cur || (options.against !== undefined && !old)) {
+    if (options.json) out(JSON.stringify({ ok: false, errors: issues }, null, 2));
     return 1;
   }
+  if (old) {
+    compare(old, cur, out, options.json === true);
+    return 0;
+  }
+  const map = cur.map;
+  if (options.json) {
+    out(JSON.stringify(summary(cur), null, 2));
+    return 0;
+  }
   out(`${file}: OK (version ${map.version})`);
-  out(`geoip: ${dbText}`);
+  out(`geoip: ${cur.db.description}`);
   out(`${map.datacenters.length} datacenters, ${map.regions.length} regions, ${map.zones.length} zones, ${map.services.length} services\n`);
   out(renderRegionTable(map));
   return 0;
+}
+
+/** A valid map as JSON: what the text table shows. */
+function summary(l: Loaded): Record<string, unknown> {
+  const map = l.map;
+  const dc = (i: number): string => map.datacenters[i].name;
+  return {
+    ok: true,
+    file: l.file,
+    version: map.version,
+    geoip: { database: map.geoDatabase, description: l.db.description },
+    datacenters: map.datacenters.map((d) => d.name),
+    regions: map.regions.map((r) => ({ name: r.name, datacenters: r.datacenters.map(dc) })),
+    rules: Object.fromEntries(ruleOwners(map.rules)),
+    zones: map.zones.map((z) => z.name),
+    services: map.services.map((s) => ({
+      name: s.name,
+      policy: s.policy,
+      ttl: s.ttl,
+      failoverTtl: s.failoverTtl,
+      fallback: s.fallback,
+      ...(s.policy === 'primary' ? { primary: dc(s.primary), standbys: s.standbys.map(dc) } : {}),
+      regions: Object.fromEntries(map.regions.map((r, i) => [r.name, s.preference[i].map(dc)])),
+    })),
+  };
+}
+
+/** Same region names in the same order and the same rules: one region trie serves both maps. */
+function sameRules(a: MapConfig, b: MapConfig): boolean {
+  const ra = ruleOwners(a.rules);
+  const rb = ruleOwners(b.rules);
+  return (
+    a.rules.regions.length === b.rules.regions.length &&
+    a.rules.regions.every((r, i) => r === b.rules.regions[i]) &&
+    ra.size === rb.size &&
+    [...ra].every(([k, v]) => rb.get(k) === v)
+  );
+}
+
+const ms = (t: number): string => `${(t / 1000).toFixed(2)} s`;
+
+/** NEW against OLD: the diff, the /24s that move, and how long it took. */
+function compare(old: Loaded, cur: Loaded, out: (s: string) => void, json: boolean): void {
+  const t0 = performance.now();
+  const oldC = new GeoClassifier(old.db, old.map.rules, { cacheSize: 0 });
+  // An edit that leaves the regions and rules alone (lists, services) needs only one trie.
+  const shared = old.db === cur.db && sameRules(old.map, cur.map);
+  const curC = new GeoClassifier(cur.db, cur.map.rules, { cacheSize: 0, trie: shared ? oldC.regionTrie : undefined });
+  const t1 = performance.now();
+  const diff = diffMaps(old.map, cur.map);
+  const moving = countMovingSlash24(old.map, oldC, cur.map, curC);
+  const t2 = performance.now();
+  const timing = { trieBuildMs: Math.round(t1 - t0), triesBuilt: shared ? 1 : 2, walkMs: Math.round(t2 - t1), totalMs: Math.round(t2 - t0) };
+  if (json) {
+    out(
+      JSON.stringify(
+        {
+          ok: true,
+          new: { file: cur.file, version: cur.map.version, geoip: { database: cur.map.geoDatabase, description: cur.db.description } },
+          old: { file: old.file, version: old.map.version, geoip: { database: old.map.geoDatabase, description: old.db.description } },
+          diff,
+          moving,
+          timing,
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const map = cur.map;
+  out(`${cur.file}: OK (version ${map.version})`);
+  out(`against ${old.file}: OK (version ${old.map.version})`);
+  if (old.db === cur.db) out(`geoip: ${cur.db.description} (both maps)`);
+  else {
+    out(`geoip: the maps use different databases; each map's addresses are located with its own`);
+    out(`  new: ${cur.db.description} (${cur.db.path})`);
+    out(`  old: ${old.db.description} (${old.db.path})`);
+  }
+  out(`${map.datacenters.length} datacenters, ${map.regions.length} regions, ${map.zones.length} zones, ${map.services.length} services\n`);
+  out(renderDiff(diff, moving));
+  out(`\n/24s counted exactly over all of IPv4 (a /24 split by a smaller network counts the part that moves).`);
+  out(
+    `${timing.triesBuilt} region trie${timing.triesBuilt > 1 ? 's' : ''} built in ${ms(timing.trieBuildMs)}; ` +
+      `diff and walk (${moving.blocks.toLocaleString('en-US')} blocks) ${ms(timing.walkMs)}`,
+  );
+}
+
+function fmt24(n: number): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: 2 });
+}
+
+function pct(n: number, total: number): string {
+  const p = (n / total) * 100;
+  return p > 0 && p < 0.005 ? '<0.01%' : `${p.toFixed(2)}%`;
+}
+
+const TOP_PAIRS = 10;
+
+function pairLines(pairs: MovePair[], total: number, indent: string): string[] {
+  const rows = pairs.slice(0, TOP_PAIRS).map((p) => [`${p.from} -> ${p.to}`, fmt24(p.slash24), `(${pct(p.slash24, total)} of these)`]);
+  const lines = rows.length ? table(rows).split('\n').map((l) => indent + l) : [];
+  if (pairs.length > TOP_PAIRS) lines.push(`${indent}... and ${pairs.length - TOP_PAIRS} more pairs`);
+  return lines;
+}
+
+/** The text report of `check NEW --against OLD`. */
+export function renderDiff(diff: MapDiff, moving: MovingSlash24): string {
+  const lines: string[] = [];
+  const list = (l: string[] | null): string => (l === null ? '-' : l.join(' > '));
+  if (!diff.changed) lines.push('No changes: every region, rule and service is the same.');
+  if (diff.datacenters.added.length) lines.push(`datacenters added: ${diff.datacenters.added.join(' ')}`);
+  if (diff.datacenters.removed.length) lines.push(`datacenters removed: ${diff.datacenters.removed.join(' ')}`);
+
+  lines.push('regions (datacenters in order):');
+  const rrows = [['REGION', 'OLD', 'NEW', 'CHANGE']];
+  for (const r of diff.regions) rrows.push([r.region, list(r.old), list(r.new), r.change === 'same' ? '' : r.change === 'changed' ? 'order changed' : r.change]);
+  lines.push(table(rrows).split('\n').map((l) => `  ${l}`).join('\n'));
+
+  if (diff.rules.length) {
+    lines.push('rules that change region:');
+    lines.push(table(diff.rules.map((r) => [r.rule, `${r.old ?? '(none)'} -> ${r.new ?? '(none)'}`])).split('\n').map((l) => `  ${l}`).join('\n'));
+  } else lines.push('rules: unchanged');
+
+  const moves = new Map(moving.services.map((s) => [s.service, s]));
+  for (const s of diff.services) {
+    if (s.change === 'added' || s.change === 'removed') {
+      lines.push(`\nservice ${s.service}: ${s.change} (no /24 count)`);
+      continue;
+    }
+    const m = moves.get(s.service);
+    const via = m && m.slash24 > 0 ? '; its clients move with the region rules or GeoIP data' : '';
+    lines.push(`\nservice ${s.service}: ${s.change === 'same' ? `settings and region lists unchanged${via}` : 'changed'}`);
+    for (const f of s.fields) lines.push(`  ${f.field}: ${f.old} -> ${f.new}`);
+    for (const r of s.regions) {
+      const what = r.oldDc === null ? 'region added' : r.newDc === null ? 'region removed' : r.moved ? `moves ${r.oldDc} -> ${r.newDc}` : `still ${r.newDc}; failover order only`;
+      lines.push(`  region ${r.region}: ${list(r.old)} -> ${list(r.new)} (${what})`);
+    }
+    if (m) {
+      lines.push(`  /24s moving: ${fmt24(m.slash24)} (${pct(m.slash24, moving.totalSlash24)} of IPv4)`);
+      lines.push(...pairLines(m.pairs, m.slash24, '    '));
+    }
+  }
+
+  lines.push(`\n/24s changing region: ${fmt24(moving.regionSlash24)} (${pct(moving.regionSlash24, moving.totalSlash24)} of IPv4)`);
+  lines.push(...pairLines(moving.regionPairs, moving.regionSlash24, '  '));
+  return lines.join('\n');
 }
 
 /** The table operators read before a map goes live: who matches each region and where it is sent. */
@@ -79,5 +288,5 @@ function shorten(s: string, max: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n');
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
 }

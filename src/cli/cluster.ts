@@ -1,10 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { hostname } from 'node:os';
-import { loadMapFile } from '../config';
+import { loadMapFile, MapWatcher } from '../config';
 import { answerLoads, HealthMirror, MemoryStore, serveStoreOverIpc } from '../health';
-import type { Logger } from '../observability';
-import { PrimaryLeader, Prober } from '../probe';
-import { logHealth } from './serve';
+import { Counter, Gauge } from 'prom-client';
+import { ClusterMetrics, healthEvents, healthRoutes, metricsRoute, ProbeMetrics, startAdmin, WebhookSender, type HealthEventInput, type Logger } from '../observability';
+import { PrimaryLeader, Prober, type PromotionEvent } from '../probe';
+import { logHealth, logProbes } from './serve';
 
 /** More restarts than this within a minute means something is broken: stop instead of looping. */
 const MAX_RESTARTS_PER_MINUTE = 10;
@@ -18,31 +19,101 @@ const MAX_RESTARTS_PER_MINUTE = 10;
  * the probes once, and the workers mirror it over IPC; with Redis every worker
  * mirrors Redis itself.
  */
-export async function runPrimary(workers: number, config: string, embedded: boolean, proberId: string | undefined, log: Logger): Promise<number> {
+export async function runPrimary(
+  workers: number,
+  config: string,
+  embedded: boolean,
+  proberId: string | undefined,
+  log: Logger,
+  admin: { listen: string | null; optional: boolean } = { listen: null, optional: true },
+): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   let stopping = false;
   const restarts: number[] = [];
   let stopHealth = async (): Promise<void> => {};
+  // /metrics: the workers' metrics merged (AggregatorRegistry), plus the primary's own (probes, webhook, restarts).
+  const metrics = new ClusterMetrics();
+  const ready = new Set<number>();
+  let allReady = false;
+  const restartCount = new Counter({ name: 'geosteer_cluster_worker_restarts_total', help: 'Workers that died and were restarted', registers: [metrics.own] });
+  new Gauge({
+    name: 'geosteer_cluster_workers',
+    help: 'Workers running and ready to answer',
+    registers: [metrics.own],
+    collect() {
+      this.set(ready.size);
+    },
+  });
+  cluster.on('message', (w, m: unknown) => {
+    if ((m as { geosteer?: string } | null)?.geosteer !== 'ready') return;
+    ready.add(w.id);
+    if (ready.size >= workers) allReady = true;
+  });
+  const notReady = (): string | null => (!allReady ? `${ready.size} of ${workers} workers ready` : ready.size === 0 ? 'no worker running' : null);
+  const adminHttp = await startAdmin({ listen: admin.listen, optional: admin.optional, log, routes: [metricsRoute(metrics), ...healthRoutes(notReady)] });
+  let webhook: WebhookSender | null = null;
 
+  let reloadProbes = (): void => {};
   if (embedded) {
-    const map = loadMapFile(config);
+    let map = loadMapFile(config);
     const store = new MemoryStore();
     const mirror = new HealthMirror(store, { quorum: map.health.quorum });
     const id = proberId ?? hostname();
-    const prober = new Prober({ id, store, map });
-    const leader = new PrimaryLeader({ id, store, mirror, map });
-    logHealth(log, mirror, prober, null);
+    let prober = new Prober({ id, store, map });
+    let leader = new PrimaryLeader({ id, store, mirror, map });
+    logHealth(log, mirror, null, null);
+    logProbes(log, prober, leader);
+    // The primary speaks for an embedded cluster: probe metrics, and the webhook for state changes.
+    const probeMetrics = new ProbeMetrics(metrics.own);
+    const events = healthEvents(mirror);
+    const hook = (webhook = new WebhookSender(map.alerts, { registry: metrics.own, log }));
+    events.on('event', (e: HealthEventInput) => hook.send({ ...e, at: new Date().toISOString(), server: map.server.id }));
+    const watchProbes = (): void => {
+      probeMetrics.watch(prober, leader);
+      leader.on('promoted', (e: PromotionEvent) => events.promoted(e));
+    };
+    watchProbes();
     serveStoreOverIpc(store, () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w));
     cluster.on('fork', (w) => answerLoads(store, w));
     await mirror.start();
+    events.useMap(() => map);
     prober.start();
     leader.start();
+    // The probes follow the map too: the workers reload their answers, the primary its checks.
+    reloadProbes = () => {
+      let next;
+      try {
+        next = loadMapFile(config);
+      } catch {
+        return; // the workers log the rejection with every error
+      }
+      if (next.version === map.version) return;
+      const [oldProber, oldLeader] = [prober, leader];
+      void Promise.all([oldLeader.stop(), oldProber.stop()]).then(() => {
+        map = next;
+        prober = new Prober({ id, store, map, initialState: oldProber.state() });
+        leader = new PrimaryLeader({ id, store, mirror, map });
+        mirror.setQuorum(map.health.quorum);
+        logProbes(log, prober, leader);
+        watchProbes();
+        hook.configure(map.alerts);
+        prober.start();
+        leader.start();
+      });
+    };
+    const watcher = new MapWatcher([config]);
+    watcher.on('change', reloadProbes);
     stopHealth = async () => {
+      watcher.close();
       await leader.stop();
       await prober.stop();
       mirror.stop();
     };
   }
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+    reloadProbes();
+  });
 
   // Each worker keeps its index across restarts; worker 0 alone logs health changes.
   const indexOf = new Map<number, number>();
@@ -51,7 +122,9 @@ export async function runPrimary(workers: number, config: string, embedded: bool
     indexOf.set(w.id, index);
   };
   cluster.on('exit', (w, code, signal) => {
+    ready.delete(w.id);
     if (stopping) return;
+    restartCount.inc();
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
@@ -86,5 +159,7 @@ export async function runPrimary(workers: number, config: string, embedded: bool
     ),
   );
   await stopHealth();
+  webhook?.close();
+  await adminHttp?.close();
   return 0;
 }

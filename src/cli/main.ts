@@ -4,12 +4,13 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, GeosteerError } from '../common/errors';
-import { createLogger } from '../observability';
+import { collectProcessMetrics, createLogger, globalRegistry, metricsListenFrom, reportToClusterPrimary, type Logger } from '../observability';
 import { loadMapFile } from '../config';
 import { IpcStore } from '../health';
-import { check } from './check';
+import { checkCommand } from './check';
 import { runPrimary } from './cluster';
 import { drainCommand } from './drain';
+import { explainCommand } from './explain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
 import { REDIS_ARGS, REDIS_USAGE, redisFromArgs, UsageError } from './redis-args';
@@ -20,11 +21,19 @@ const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
 const USAGE = `usage:
   geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
+                 [--metrics-listen HOST:PORT|off] [--log-level LEVEL] [--query-log-sample N]
         run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, one worker per CPU;
-        without REDIS: in-memory table, probes in-process)
-  geosteer check FILE                 validate a map file and print its routing table
-  geosteer probe [--config FILE] [--id ID] [--lease 10s] REDIS
-        run the map's health checks and vote in the shared table
+        without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz on
+        127.0.0.1:9253 by default; LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
+        --query-log-sample N logs one query in N
+  geosteer check FILE [--against OLD] [--json]
+        validate a map file and print its routing table; with --against, what changes from OLD
+        (region lists, rules, services, /24s of IPv4 that move, per datacenter pair)
+  geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]
+        the full decision for a client offline (map and its GeoIP DB, every datacenter up);
+        NAME defaults to every service; --subnet: as an ECS subnet of that length
+  geosteer probe [--config FILE] [--id ID] [--lease 10s] [--metrics-listen HOST:PORT|off] REDIS
+        run the map's health checks and vote in the shared table (/metrics on 127.0.0.1:9254)
   geosteer drain DC [--service NAME] --for DURATION --reason TEXT REDIS
   geosteer undrain DC [--service NAME] REDIS
   geosteer promote SERVICE DC [--reason TEXT] [--config FILE] REDIS
@@ -43,19 +52,29 @@ async function serveCommand(rest: string[]): Promise<number> {
       id: { type: 'string' },
       'state-file': { type: 'string' },
       workers: { type: 'string', short: 'w' },
+      'metrics-listen': { type: 'string' },
+      'log-level': { type: 'string' },
+      'query-log-sample': { type: 'string' },
       ...REDIS_ARGS,
     },
   });
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError('--workers must be a number from 1 to 256');
-  const log = createLogger();
+  const log = loggerFrom(values['log-level']);
+  const admin = metricsListenFrom(values['metrics-listen']);
+  if (typeof admin === 'string') throw new UsageError(admin);
+  const querySample = values['query-log-sample'] === undefined ? 0 : Number(values['query-log-sample']);
+  if (!Number.isInteger(querySample) || querySample < 0) throw new UsageError('--query-log-sample must be a whole number (1 logs every query, 0 none)');
   const redis = redisFromArgs(values);
   const config = values.config ?? DEFAULT_CONFIG;
   if (workers > 1 && cluster.isPrimary) {
     loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
-    return runPrimary(workers, config, !redis, values.id, log);
+    return runPrimary(workers, config, !redis, values.id, log, admin);
   }
   const worker = cluster.isWorker;
+  // Metrics go to the default registry; a worker's are merged by the primary's /metrics.
+  collectProcessMetrics(globalRegistry);
+  if (worker) reportToClusterPrimary(globalRegistry);
   const running = await serve({
     config,
     listen: values.listen,
@@ -68,7 +87,20 @@ async function serveCommand(rest: string[]): Promise<number> {
     leadWorker: !worker || (redis !== null && process.env.GEOSTEER_WORKER_INDEX === '0'),
     proberId: values.id,
     snapshotPath: values['state-file'],
+    handleSignals: true,
+    registry: globalRegistry,
+    metricsListen: worker ? null : admin.listen,
+    metricsListenOptional: admin.optional,
+    queryLogSample: querySample,
   });
+  if (worker) {
+    // The primary's /readyz waits for every worker to say so.
+    const tellReady = (): void => {
+      if (running.notReady() === null) process.send?.({ geosteer: 'ready' });
+      else setTimeout(tellReady, 200).unref();
+    };
+    tellReady();
+  }
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');
@@ -81,6 +113,15 @@ async function serveCommand(rest: string[]): Promise<number> {
   return 0;
 }
 
+/** --log-level (else LOG_LEVEL, else info); an unknown level is a usage error. */
+function loggerFrom(level: string | undefined): Logger {
+  try {
+    return createLogger(level ?? process.env.LOG_LEVEL ?? 'info');
+  } catch (e) {
+    throw new UsageError(`${level === undefined ? 'LOG_LEVEL' : '--log-level'}: ${(e as Error).message}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const out = (s: string): void => void process.stdout.write(s + '\n');
@@ -89,11 +130,10 @@ async function main(argv: string[]): Promise<number> {
     switch (verb) {
       case 'serve':
         return await serveCommand(rest);
-      case 'check': {
-        const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-        if (positionals.length !== 1) throw new UsageError('usage: geosteer check FILE');
-        return check(positionals[0], out, err);
-      }
+      case 'check':
+        return checkCommand(rest, out, err);
+      case 'explain':
+        return explainCommand(rest, DEFAULT_CONFIG, out);
       case 'probe':
         return await probeCommand(rest, DEFAULT_CONFIG);
       case 'drain':

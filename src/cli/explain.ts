@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import { parseIp } from '../common/ip';
+import { inZone, loadMapFile, normalizeName } from '../config';
+import { GeoClassifier, GeoDatabase } from '../geo';
+import { HealthMirror, MemoryStore } from '../health';
+import { explain, explanationLines, Router, type Explanation } from '../routing';
+import { UsageError } from './redis-args';
+
+const USAGE = 'usage: geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]';
+
+/**
+ * `geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]`: the decision `serve` would
+ * make for a client, offline: the map (default geodata/map.yaml), its GeoIP database, and a health table
+ * in which every datacenter is up and nothing is drained (no Redis). Without --subnet, IP is taken as the
+ * resolver's address (scope 0); with it, as the ECS subnet IP/PREFIXLEN. NAME defaults to every service.
+ * Exit 0, 1 for a bad map or database, 2 for bad usage (including an invalid IP or a name outside the zones).
+ */
+export function explainCommand(args: string[], defaultConfig: string, out: (s: string) => void): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, subnet: { type: 'string' }, json: { type: 'boolean' } },
+    });
+  } catch (e) {
+    if (String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+    throw e;
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError(USAGE);
+  const [ipText, rawName] = positionals;
+  const addr = parseIp(ipText);
+  if (!addr) throw new UsageError(`"${ipText}" is not an IPv4 or IPv6 address\n${USAGE}`);
+  const bits = addr.length * 8;
+  let prefix: number | null = null;
+  if (values.subnet !== undefined) {
+    const t = values.subnet.replace(/^\//, '');
+    prefix = /^\d{1,3}$/.test(t) ? Number(t) : NaN;
+    if (!(prefix >= 1 && prefix <= bits)) throw new UsageError(`--subnet must be a prefix length from 1 to ${bits} for ${ipText}, not "${values.subnet}"`);
+  }
+
+  const file = values.config ?? defaultConfig;
+  const map = loadMapFile(file); // ConfigError: exit 1 with every problem
+  let names: string[];
+  if (rawName !== undefined) {
+    const name = normalizeName(rawName);
+    if (name === null) throw new UsageError(`"${rawName}" is not a valid domain name`);
+    if (!map.zones.some((z) => inZone(name, z.name))) {
+      throw new UsageError(`"${name}" is in none of the map's zones (${map.zones.map((z) => z.name).join(', ')}): the server answers REFUSED`);
+    }
+    names = [name];
+  } else {
+    names = map.services.length ? map.services.map((s) => s.name) : map.zones.map((z) => z.name);
+  }
+
+  const db = GeoDatabase.open(map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase); // GeoDbError: exit 1
+  const classifier = new GeoClassifier(db, map.rules);
+  // Offline: a fresh table, so every datacenter is up and nothing is drained. start() is never called: no timers.
+  const health = new HealthMirror(new MemoryStore(), { quorum: map.health.quorum, snapshotPath: null });
+  const router = new Router(map, classifier, health);
+  let explanations: Explanation[];
+  try {
+    explanations = names.map((n) => explain(router, health, n, addr, prefix));
+  } finally {
+    router.detach();
+    health.stop();
+  }
+
+  if (values.json) {
+    out(
+      JSON.stringify(
+        { map: file, version: map.version, geoip: db.description, health: 'offline: every datacenter up, no drains', explanations },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  out(`# offline: ${file} (version ${map.version}), ${db.description}, every datacenter up, no drains`);
+  out(explanations.map((e) => explanationLines(e).join('\n')).join('\n\n'));
+  return 0;
+}
