@@ -255,7 +255,7 @@ describe('unknown keys', () => {
       text: edit('geoip:\n', 'listen: 127.0.0.1:53\ngeoip:\n'),
       at: 'listen:',
       path: 'listen',
-      message: 'unknown key "listen" (allowed: server, geoip, health, datacenters, regions, zones, services)',
+      message: 'unknown key "listen" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts)',
     },
     {
       name: 'rejects an unknown key inside a service',
