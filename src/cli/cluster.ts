@@ -1,4 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
+import { request as httpRequest } from 'node:http';
+import type { Route } from '../observability/http';
 import { hostname } from 'node:os';
 import { loadMapFile, MapWatcher } from '../config';
 import { answerLoads, HealthMirror, MemoryStore, serveStoreOverIpc } from '../health';
@@ -44,13 +46,43 @@ export async function runPrimary(
       this.set(ready.size);
     },
   });
+  let statusPort: number | null = null;
   cluster.on('message', (w, m: unknown) => {
-    if ((m as { geosteer?: string } | null)?.geosteer !== 'ready') return;
+    const msg = m as { geosteer?: string; statusPort?: number | null } | null;
+    if (msg?.geosteer !== 'ready') return;
+    if (msg.statusPort) statusPort = msg.statusPort;
     ready.add(w.id);
     if (ready.size >= workers) allReady = true;
   });
   const notReady = (): string | null => (!allReady ? `${ready.size} of ${workers} workers ready` : ready.size === 0 ? 'no worker running' : null);
-  const adminHttp = await startAdmin({ listen: admin.listen, optional: admin.optional, log, routes: [metricsRoute(metrics), ...healthRoutes(notReady)] });
+  // The status page needs one server's live state: worker 0 renders it, the primary passes requests through.
+  const proxy = (path: string): Route => ({
+    path,
+    handler: (req, res, url) =>
+      new Promise<void>((done) => {
+        if (!statusPort) {
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('status page: worker 0 not ready yet\n');
+          return done();
+        }
+        const up = httpRequest({ host: '127.0.0.1', port: statusPort, path: url.pathname + url.search, method: 'GET', timeout: 5000 }, (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res).on('finish', () => done());
+        });
+        up.on('error', (err) => {
+          if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(`status page: ${err.message}\n`);
+          done();
+        });
+        up.end();
+        void req;
+      }),
+  });
+  const adminHttp = await startAdmin({
+    listen: admin.listen,
+    optional: admin.optional,
+    log,
+    routes: [metricsRoute(metrics), ...healthRoutes(notReady), proxy('/'), proxy('/api/status'), proxy('/api/explain')],
+  });
   let webhook: WebhookSender | null = null;
 
   let reloadProbes = (): void => {};

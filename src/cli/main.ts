@@ -89,14 +89,15 @@ async function serveCommand(rest: string[]): Promise<number> {
     snapshotPath: values['state-file'],
     handleSignals: true,
     registry: globalRegistry,
-    metricsListen: worker ? null : admin.listen,
+    // Worker 0 serves the status page on a private loopback port; the primary proxies to it.
+    metricsListen: worker ? (process.env.GEOSTEER_WORKER_INDEX === '0' && admin.listen !== null ? '127.0.0.1:0' : null) : admin.listen,
     metricsListenOptional: admin.optional,
     queryLogSample: querySample,
   });
   if (worker) {
     // The primary's /readyz waits for every worker to say so.
     const tellReady = (): void => {
-      if (running.notReady() === null) process.send?.({ geosteer: 'ready' });
+      if (running.notReady() === null) process.send?.({ geosteer: 'ready', statusPort: running.admin?.port ?? null });
       else setTimeout(tellReady, 200).unref();
     };
     tellReady();
