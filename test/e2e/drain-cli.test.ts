@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { dig } from '../helpers/dig';
 import { freePort, redisAvailable, TestRedis } from '../helpers/redis';
 import { writeTemp } from '../helpers/server';
+import { until } from '../helpers/wait';
 
 // Operator drains through the real CLI against a real Redis, honoured by two
 // separate `geosteer serve` processes sharing the table.
@@ -18,23 +19,7 @@ const BJ = '198.51.100.10';
 const PREFIX = 'dr:';
 
 const skip = redisAvailable() ? false : 'redis-server not installed';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await sleep(everyMs);
-  }
-}
 
 interface Run {
   code: number | null;

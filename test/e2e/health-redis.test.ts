@@ -9,6 +9,7 @@ import { Prober, type CheckEvent } from '../../src/probe';
 import { dig } from '../helpers/dig';
 import { freePort, redisAvailable, TestRedis } from '../helpers/redis';
 import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers/server';
+import { sleep, until } from '../helpers/wait';
 
 // Health end to end with a real Redis: real HTTP endpoints toggled between 200
 // and 503, real probers voting into the shared table, a real serve answering
@@ -26,24 +27,7 @@ const FALL = 3;
 const RISE = 2;
 
 const skip = redisAvailable() ? false : 'redis-server not installed';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` every `everyMs` until it returns a truthy value; throws with `what` after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await sleep(everyMs);
-  }
-}
 
 /** A local HTTP health endpoint whose status the test flips; `failNext` fails only that many requests. */
 class Endpoint {

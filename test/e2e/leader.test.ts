@@ -8,6 +8,7 @@ import { RedisStore, type PrimaryPointer } from '../../src/health';
 import { dig } from '../helpers/dig';
 import { redisAvailable, TestRedis } from '../helpers/redis';
 import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers/server';
+import { sleep, until } from '../helpers/wait';
 
 // Primary failover end to end: a `policy: primary` service, real HTTP
 // endpoints, real Redis, the leader lease between real `geosteer probe`
@@ -21,23 +22,7 @@ const HOLD_DOWN = 500;
 const INTERVAL = 200;
 
 const skip = redisAvailable() ? false : 'redis-server not installed';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await sleep(everyMs);
-  }
-}
 
 class Endpoint {
   status = 200;
