@@ -58,7 +58,7 @@ export async function runPrimary(
   // The status page needs one server's live state: worker 0 renders it, the primary passes requests through.
   const proxy = (path: string): Route => ({
     path,
-    handler: (req, res, url) =>
+    handler: (_req, res, url) =>
       new Promise<void>((done) => {
         if (!statusPort) {
           res.writeHead(503, { 'content-type': 'text/plain' }).end('status page: worker 0 not ready yet\n');
@@ -74,7 +74,6 @@ export async function runPrimary(
           done();
         });
         up.end();
-        void req;
       }),
   });
   const adminHttp = await startAdmin({
