@@ -75,12 +75,16 @@ export function formatIp(bytes: IpBytes): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/** True for an IPv4-mapped IPv6 address (::ffff:a.b.c.d). Allocates nothing: usable on the query path. */
+export function isIpv4Mapped(bytes: IpBytes): boolean {
+  if (bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return false;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 /** If `bytes` is an IPv4-mapped IPv6 address (::ffff:a.b.c.d), the IPv4 bytes; else null. */
 export function unmapIpv4(bytes: IpBytes): IpBytes | null {
-  if (bytes.length !== 16) return null;
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return null;
-  if (bytes[10] !== 0xff || bytes[11] !== 0xff) return null;
-  return bytes.slice(12);
+  return isIpv4Mapped(bytes) ? bytes.slice(12) : null;
 }
 
 /** Copy of `bytes` with every bit after the first `prefix` bits cleared. */

@@ -1,4 +1,4 @@
-import { parseIp } from '../common/ip';
+import { isIpv4Mapped, parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
 import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver } from '../dns';
 import type { Classification, GeoClassifier } from '../geo';
@@ -87,7 +87,8 @@ export class Router implements QueryResolver {
     const svc = entry.service;
     if (!svc.independent) {
       const scope = located & 0xff;
-      q.scope = q.ecs !== null && q.ecs.family === 2 && isMappedV4(q.ecs.address) ? scope + 96 : scope;
+      // A ::ffff:a.b.c.d subnet is located as IPv4: its scope needs the 96 mapped bits back.
+      q.scope = q.ecs !== null && q.ecs.family === 2 && isIpv4Mapped(q.ecs.address) ? scope + 96 : scope;
     }
     const region = located >> 8;
     const choice = svc.choice[region];
@@ -122,11 +123,4 @@ export class Router implements QueryResolver {
   locateAddress(address: Uint8Array): number {
     return this.classifier.locate(address);
   }
-}
-
-/** ::ffff:a.b.c.d sent as an IPv6 ECS subnet: classified as IPv4, so its scope needs the 96 mapped bits back. */
-function isMappedV4(a: Uint8Array): boolean {
-  if (a.length !== 16 || a[10] !== 0xff || a[11] !== 0xff) return false;
-  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
-  return true;
 }
