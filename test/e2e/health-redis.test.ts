@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { loadMapFile } from '../../src/config';
@@ -10,6 +9,7 @@ import { dig } from '../helpers/dig';
 import { freePort, redisAvailable, TestRedis } from '../helpers/redis';
 import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers/server';
 import { sleep, until } from '../helpers/wait';
+import { Endpoint } from '../helpers/endpoint';
 
 // Health end to end with a real Redis: real HTTP endpoints toggled between 200
 // and 503, real probers voting into the shared table, a real serve answering
@@ -28,36 +28,6 @@ const RISE = 2;
 
 const skip = redisAvailable() ? false : 'redis-server not installed';
 
-
-/** A local HTTP health endpoint whose status the test flips; `failNext` fails only that many requests. */
-class Endpoint {
-  status = 200;
-  failNext = 0;
-  hits = 0;
-  port = 0;
-  private readonly server: Server = createServer((_req, res) => {
-    this.hits++;
-    let code = this.status;
-    if (this.failNext > 0) {
-      this.failNext--;
-      code = 503;
-    }
-    res.writeHead(code, { 'content-type': 'text/plain', connection: 'close' });
-    res.end(code === 200 ? 'ok\n' : 'unavailable\n');
-  });
-
-  static async start(): Promise<Endpoint> {
-    const e = new Endpoint();
-    await new Promise<void>((r) => e.server.listen(0, '127.0.0.1', r));
-    e.port = (e.server.address() as { port: number }).port;
-    return e;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
 
 const SAMPLE = readFileSync(DEFAULT_MAP, 'utf8');
 

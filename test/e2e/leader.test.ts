@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { RedisStore, type PrimaryPointer } from '../../src/health';
@@ -9,6 +8,7 @@ import { dig } from '../helpers/dig';
 import { redisAvailable, TestRedis } from '../helpers/redis';
 import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers/server';
 import { sleep, until } from '../helpers/wait';
+import { Endpoint } from '../helpers/endpoint';
 
 // Primary failover end to end: a `policy: primary` service, real HTTP
 // endpoints, real Redis, the leader lease between real `geosteer probe`
@@ -23,27 +23,6 @@ const INTERVAL = 200;
 
 const skip = redisAvailable() ? false : 'redis-server not installed';
 
-
-class Endpoint {
-  status = 200;
-  port = 0;
-  private readonly server: Server = createServer((_req, res) => {
-    res.writeHead(this.status, { connection: 'close' });
-    res.end(this.status === 200 ? 'ok\n' : 'unavailable\n');
-  });
-
-  static async start(): Promise<Endpoint> {
-    const e = new Endpoint();
-    await new Promise<void>((r) => e.server.listen(0, '127.0.0.1', r));
-    e.port = (e.server.address() as { port: number }).port;
-    return e;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
 
 /** The sample map plus a `policy: primary` service (primary bj) checked at local endpoints. */
 function primaryMap(ports: { gz: number; bj: number; sg: number }): string {

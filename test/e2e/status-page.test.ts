@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,6 +7,8 @@ import type { BrowserContext } from 'playwright-core';
 import { startAdminHttp, type AdminHttp } from '../../src/observability/http';
 import { statusRoutes, statusSourceFrom, type StatusJson, type StatusSource } from '../../src/observability/status-page';
 import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
+import { Endpoint } from '../helpers/endpoint';
+import { until as waitUntil } from '../helpers/wait';
 
 // The status page end to end: a real server probing local HTTP endpoints the
 // test flips to 503, the page served by the real admin HTTP server, and (when
@@ -24,46 +25,8 @@ const SCREENSHOT = process.env.UPDATE_SCREENSHOT ? resolve(__dirname, '../../../
 /** Free text from the map that must come out as text, never as markup. */
 const NASTY = 'Guangzhou </script><script>alert(1)</script> "q" & <b>bold</b>';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value; throws with `what` after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await sleep(everyMs);
-  }
-}
-
-/** A local HTTP health endpoint whose status the test flips. */
-class Endpoint {
-  status = 200;
-  port = 0;
-  private readonly server: Server = createServer((_req, res) => {
-    res.writeHead(this.status, { 'content-type': 'text/plain', connection: 'close' });
-    res.end(this.status === 200 ? 'ok\n' : 'unavailable\n');
-  });
-
-  static async start(): Promise<Endpoint> {
-    const e = new Endpoint();
-    await new Promise<void>((r) => e.server.listen(0, '127.0.0.1', r));
-    e.port = (e.server.address() as { port: number }).port;
-    return e;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
+/** The page updates every 2 s: wait longer than the shared default. */
+const until = <T>(what: string, fn: () => Promise<T> | T, timeoutMs = 10_000): Promise<NonNullable<T>> => waitUntil(what, fn, timeoutMs);
 
 const SAMPLE = readFileSync(DEFAULT_MAP, 'utf8');
 
