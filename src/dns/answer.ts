@@ -22,6 +22,12 @@ export interface PreparedAnswer {
 export interface QueryResolver {
   /** Returns the answer and sets `q.scope` when the answer depends on the client address. */
   resolve(q: Query, clientAddress: string): PreparedAnswer;
+  /**
+   * Zone transfer (AXFR, and IXFR answered as a full transfer, RFC 1995 4):
+   * the messages of the zone named by `q` when `clientAddress` may transfer it,
+   * in order (SOA first and last), or null to refuse. Asked over TCP only.
+   */
+  transfer?(q: Query, clientAddress: string): readonly PreparedAnswer[] | null;
   /** Server id sent in the NSID option (RFC 5001) when a query asks for it; absent or null: none. */
   readonly nsid?: Buffer | null;
 }
