@@ -9,6 +9,7 @@ import { loadMapFile } from '../config';
 import { IpcStore } from '../health';
 import { checkCommand } from './check';
 import { runPrimary } from './cluster';
+import { DNS_ARGS, DNS_USAGE, dnsOptionsFromArgs } from './dns-args';
 import { drainCommand } from './drain';
 import { explainCommand } from './explain';
 import { probeCommand } from './probe';
@@ -21,7 +22,7 @@ const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
 const USAGE = `usage:
   geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
-                 [--metrics-listen HOST:PORT|off] [--log-level LEVEL] [--query-log-sample N]
+                 [--metrics-listen HOST:PORT|off] [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]
         run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, one worker per CPU;
         without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz on
         127.0.0.1:9253 by default; LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
@@ -39,7 +40,9 @@ const USAGE = `usage:
   geosteer promote SERVICE DC [--reason TEXT] [--config FILE] REDIS
   geosteer status [--config FILE] [--json] REDIS
 REDIS:
-${REDIS_USAGE}`;
+${REDIS_USAGE}
+TCP LIMITS (serve):
+${DNS_USAGE}`;
 
 async function serveCommand(rest: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -55,6 +58,7 @@ async function serveCommand(rest: string[]): Promise<number> {
       'metrics-listen': { type: 'string' },
       'log-level': { type: 'string' },
       'query-log-sample': { type: 'string' },
+      ...DNS_ARGS,
       ...REDIS_ARGS,
     },
   });
@@ -66,6 +70,7 @@ async function serveCommand(rest: string[]): Promise<number> {
   const querySample = values['query-log-sample'] === undefined ? 0 : Number(values['query-log-sample']);
   if (!Number.isInteger(querySample) || querySample < 0) throw new UsageError('--query-log-sample must be a whole number (1 logs every query, 0 none)');
   const redis = redisFromArgs(values);
+  const dns = dnsOptionsFromArgs(values);
   const config = values.config ?? DEFAULT_CONFIG;
   if (workers > 1 && cluster.isPrimary) {
     loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
@@ -78,6 +83,7 @@ async function serveCommand(rest: string[]): Promise<number> {
   const running = await serve({
     config,
     listen: values.listen,
+    dns,
     logger: log,
     redis,
     // In a cluster the primary probes (embedded) or the dedicated probers do (Redis).

@@ -13,6 +13,8 @@ import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
 import type { CheckConfig } from '../probe/options';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
+import { DEFAULT_RRL_CONFIG, parseRrlBlock } from './rrl-config';
+import type { RrlConfig } from '../dns';
 import { DEFAULT_ALERTS_CONFIG, parseAlertsBlock, type AlertsConfig } from './alerts-config';
 
 /** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
@@ -45,6 +47,8 @@ export interface ServerConfig {
   explainAcl: Cidr[];
   /** Source addresses that may ask the CHAOS names; null = everyone (as BIND answers id.server). */
   chaosAcl: Cidr[] | null;
+  /** Response rate limiting of UDP answers; null = `rrl: off`. */
+  rrl: RrlConfig | null;
 }
 
 /** Who may ask `_explain.` by default: loopback and the private ranges. */
@@ -515,8 +519,9 @@ function parseServerBlock(r: YamlReader, node: Node | null): ServerConfig {
     version: defaultServerVersion(),
     explainAcl: DEFAULT_EXPLAIN_ACL.map((t) => parseCidr(t) as Cidr),
     chaosAcl: null,
+    rrl: DEFAULT_RRL_CONFIG,
   };
-  for (const [k, v] of r.map(node, 'server', ['id', 'version', 'explain_acl', 'chaos_acl'])) {
+  for (const [k, v] of r.map(node, 'server', ['id', 'version', 'explain_acl', 'chaos_acl', 'rrl'])) {
     const kp = join('server', k);
     if (k === 'id') server.id = debugText(r, v, kp) ?? server.id;
     else if (k === 'version') {
@@ -524,6 +529,7 @@ function parseServerBlock(r: YamlReader, node: Node | null): ServerConfig {
       if (t !== null) server.version = t === 'hidden' ? null : t;
     } else if (k === 'explain_acl') server.explainAcl = readAcl(r, v, kp);
     else if (k === 'chaos_acl') server.chaosAcl = readAcl(r, v, kp);
+    else if (k === 'rrl') server.rrl = parseRrlBlock(r, v, kp, (n, p) => readAcl(r, n, p));
   }
   return server;
 }

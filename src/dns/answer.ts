@@ -1,3 +1,4 @@
+import type { RrlConfig } from './rrl';
 import type { Query } from './wire';
 
 /**
@@ -28,6 +29,8 @@ export interface QueryResolver {
    * in order (SOA first and last), or null to refuse. Asked over TCP only.
    */
   transfer?(q: Query, clientAddress: string): readonly PreparedAnswer[] | null;
+  /** Response rate limiting for UDP answers (the map's `server.rrl`); absent or null: off. */
+  readonly rrl?: RrlConfig | null;
   /** Server id sent in the NSID option (RFC 5001) when a query asks for it; absent or null: none. */
   readonly nsid?: Buffer | null;
 }

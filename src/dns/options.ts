@@ -6,6 +6,16 @@ export interface DnsOptions {
   tcpIdleTimeoutMs: number;
   /** TCP connections open at once, over all listeners; more are closed at accept. @default 1000 */
   tcpMaxConnections: number;
+  /** TCP connections open at once from one source address; more are closed at accept. @default 32 */
+  tcpMaxConnectionsPerSource: number;
+  /** Close a TCP connection this long after it opened, busy or not (replies already written still go out). @default 120000 */
+  tcpMaxLifetimeMs: number;
+  /**
+   * Replies written to a TCP connection but not yet taken by the kernel (the
+   * client is not reading); at this many, its further queries wait unread.
+   * Bounds the memory one connection can make us hold. @default 32
+   */
+  tcpMaxInFlight: number;
   /** Queries answered per TCP connection before it is closed, bounding one client's hold. @default 10000 */
   tcpMaxQueriesPerConnection: number;
   /**
@@ -21,6 +31,9 @@ export const DEFAULT_DNS_OPTIONS: DnsOptions = {
   listen: ['127.0.0.1:5300'],
   tcpIdleTimeoutMs: 10_000,
   tcpMaxConnections: 1000,
+  tcpMaxConnectionsPerSource: 32,
+  tcpMaxLifetimeMs: 120_000,
+  tcpMaxInFlight: 32,
   tcpMaxQueriesPerConnection: 10_000,
   udpRecvBufferBytes: 4 * 1024 * 1024,
 };

@@ -1,8 +1,9 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
-import type { QueryResolver } from './answer';
+import type { PreparedAnswer, QueryResolver } from './answer';
 import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAddress } from './options';
 import { buildError, buildResponse, udpLimit } from './respond';
+import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
 import { DnsStats } from './stats';
 import { ParseResult, parseQuery, Query, QTYPE_AXFR, QTYPE_IXFR, RCODE } from './wire';
 
@@ -28,17 +29,41 @@ export class DnsServer {
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
+  /** Open TCP connections per source address. */
+  private readonly perSource = new Map<string, number>();
+  /** Messages after the first of a zone transfer just answered by handle() (TCP only). */
+  private transferRest: Buffer[] | null = null;
+  /** The limiter in use; null when the map turns RRL off. */
+  private rrl: RateLimiter | null = null;
+  /** Kept while RRL is off so its buckets survive turning it back on. */
+  private limiter: RateLimiter | null = null;
+  /** Coarse clock (ms) for the rate limiter, ticked by a timer instead of read per packet. */
+  private clock = performance.now();
+  private clockTimer: NodeJS.Timeout | null = null;
   private readonly onError: ErrorSink;
 
   constructor(resolver: QueryResolver, options: Partial<DnsOptions> = {}, onError: ErrorSink = () => {}) {
     this.resolver = resolver;
     this.options = { ...DEFAULT_DNS_OPTIONS, ...options };
     this.onError = onError;
+    this.applyRrl(resolver.rrl ?? null);
   }
 
   /** Swaps the resolver (map reload); the next packet uses the new one. */
   setResolver(resolver: QueryResolver): void {
     this.resolver = resolver;
+    this.applyRrl(resolver.rrl ?? null);
+  }
+
+  /** Turns rate limiting on, off or to new settings; buckets and counters survive a reload. */
+  private applyRrl(config: RrlConfig | null): void {
+    if (config === null) {
+      this.rrl = null;
+      return;
+    }
+    if (this.limiter === null) this.limiter = new RateLimiter(config, this.stats);
+    else this.limiter.configure(config);
+    this.rrl = this.limiter;
   }
 
   /**
@@ -51,32 +76,50 @@ export class DnsServer {
     const t0 = stats.startTiming(); // 0 unless this query is the sampled one
     const r = parseQuery(msg, q);
     let rcode: number = RCODE.NOERROR;
-    let out: Buffer | null = null;
+    let answer: PreparedAnswer | null = null;
     // NSID (RFC 5001): only looked up when the query asked for it; the resolver
     // is read per query so a reloaded map's server id takes effect at once.
     const nsid = q.nsid ? (this.resolver.nsid ?? null) : null;
-    try {
-      if (r === ParseResult.OK) {
-        if (q.qtype === QTYPE_AXFR || q.qtype === QTYPE_IXFR) {
-          rcode = RCODE.REFUSED; // zone transfers are not offered (the map file is the source of truth)
-          out = buildError(q, rcode, nsid);
-        } else {
-          const a = this.resolver.resolve(q, client);
-          rcode = a.rcode;
-          out = buildResponse(q, a, tcp ? 65535 : udpLimit(q), nsid);
-          if (out[2] & 0x02) stats.truncated++;
-        }
-      } else if (r === ParseResult.DROP) {
-        stats.dropped++;
-        return null;
+    if (r === ParseResult.OK) {
+      if (q.qtype === QTYPE_AXFR || q.qtype === QTYPE_IXFR) {
+        // Zone transfers: TCP only (RFC 5936 4.2), to the zone's transfer list.
+        const msgs = tcp && this.resolver.transfer ? this.resolver.transfer(q, client) : null;
+        if (msgs !== null && msgs.length > 0) {
+          answer = msgs[0];
+          this.transferRest = msgs.slice(1).map((m) => buildResponse(q, m, 65535, nsid));
+        } else rcode = RCODE.REFUSED;
       } else {
-        rcode = r === ParseResult.FORMERR ? RCODE.FORMERR : r === ParseResult.NOTIMP ? RCODE.NOTIMP : RCODE.BADVERS;
-        out = buildError(q, rcode, nsid);
+        try {
+          answer = this.resolver.resolve(q, client);
+          rcode = answer.rcode;
+        } catch (err) {
+          // A bug, never bad input: answer SERVFAIL rather than go silent, and say so.
+          stats.internalErrors++;
+          this.onError(err as Error, 'resolver');
+          rcode = RCODE.SERVFAIL;
+        }
       }
+    } else if (r === ParseResult.DROP) {
+      stats.dropped++;
+      return null;
+    } else {
+      rcode = r === ParseResult.FORMERR ? RCODE.FORMERR : r === ParseResult.NOTIMP ? RCODE.NOTIMP : RCODE.BADVERS;
+    }
+    const rrl = this.rrl;
+    const act = rrl !== null && !tcp ? rrl.check(client, q, rcode, this.clock) : RrlAction.Pass;
+    if (act === RrlAction.Drop) return null; // counted by the limiter, not as an answer
+    let out: Buffer;
+    try {
+      if (act === RrlAction.Slip) {
+        out = buildError(q, rcode, nsid);
+        out[2] |= 0x02 | (answer?.aa ? 0x04 : 0); // TC: "ask me over TCP"
+      } else if (answer !== null) {
+        out = buildResponse(q, answer, tcp ? 65535 : udpLimit(q), nsid);
+        if (out[2] & 0x02) stats.truncated++;
+      } else out = buildError(q, rcode, nsid);
     } catch (err) {
-      // A bug, never bad input: answer SERVFAIL rather than go silent, and say so.
       stats.internalErrors++;
-      this.onError(err as Error, 'resolver');
+      this.onError(err as Error, 'response');
       rcode = RCODE.SERVFAIL;
       out = buildError(q, rcode, nsid);
     }
@@ -85,6 +128,10 @@ export class DnsServer {
   }
 
   async listen(): Promise<BoundAddress[]> {
+    if (this.clockTimer === null) {
+      this.clockTimer = setInterval(() => (this.clock = performance.now()), 10);
+      this.clockTimer.unref();
+    }
     const bound: BoundAddress[] = [];
     for (const text of this.options.listen) {
       const addr = parseListenAddress(text);
@@ -159,32 +206,77 @@ export class DnsServer {
 
   /**
    * RFC 7766: several queries per connection, answered in order as each frame
-   * completes (pipelining); idle timeout; a bounded number of queries per
-   * connection. A frame too short to be a DNS message ends the connection,
-   * since the stream can no longer be trusted to be in sync.
+   * completes (pipelining). Limits, so one client cannot hold what others
+   * need: connections per source address, an idle timeout (no complete
+   * query), a total lifetime, queries per connection, and replies in flight
+   * (written but not yet taken by the kernel, i.e. the client is not reading):
+   * at that many we stop reading its queries until it catches up. A frame too
+   * short to be a DNS message ends the connection, since the stream can no
+   * longer be trusted to be in sync.
    */
   private onConnection(sock: Socket): void {
+    const o = this.options;
+    const client = sock.remoteAddress ?? '';
+    const fromSource = (this.perSource.get(client) ?? 0) + 1;
+    if (fromSource > o.tcpMaxConnectionsPerSource) {
+      this.stats.tcpRejectedPerSource++;
+      sock.destroy();
+      return;
+    }
+    this.perSource.set(client, fromSource);
     this.stats.tcpConnections++;
     this.conns.add(sock);
-    const client = sock.remoteAddress ?? '';
     let pending: Buffer | null = null;
     let served = 0;
+    let inFlight = 0;
+    let done = false;
+    const stop = (): void => {
+      done = true;
+      closeGently(sock);
+    };
     // Idle = no complete query for tcpIdleTimeoutMs (not socket inactivity, which a
     // client trickling one byte at a time could keep resetting for ever).
-    const idle = setTimeout(() => sock.destroy(), this.options.tcpIdleTimeoutMs);
+    const idle = setTimeout(() => sock.destroy(), o.tcpIdleTimeoutMs);
+    const lifetime = setTimeout(() => {
+      this.stats.tcpLifetimeClosed++;
+      stop();
+    }, o.tcpMaxLifetimeMs);
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       clearTimeout(idle);
+      clearTimeout(lifetime);
       this.conns.delete(sock);
+      const n = (this.perSource.get(client) ?? 1) - 1;
+      if (n > 0) this.perSource.set(client, n);
+      else this.perSource.delete(client);
     });
-    sock.on('drain', () => sock.resume());
-    sock.on('data', (chunk: Buffer) => {
-      let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const send = (msg: Buffer): void => {
+      const framed = Buffer.allocUnsafe(2 + msg.length);
+      framed.writeUInt16BE(msg.length, 0);
+      msg.copy(framed, 2);
+      inFlight++;
+      sock.write(framed, flushed);
+    };
+    const flushed = (): void => {
+      inFlight--;
+      if (!done && inFlight < o.tcpMaxInFlight && sock.isPaused()) {
+        sock.resume();
+        work();
+      }
+    };
+    /** Answers the complete frames in `pending` until the in-flight limit. */
+    const work = (): void => {
+      let buf = pending;
       pending = null;
+      if (buf === null) return;
       while (buf.length >= 2) {
+        if (inFlight >= o.tcpMaxInFlight) {
+          sock.pause(); // resumed by flushed()
+          break;
+        }
         const len = buf.readUInt16BE(0);
         if (len < 12) {
-          closeGently(sock);
+          stop();
           return;
         }
         if (buf.length < 2 + len) break;
@@ -194,22 +286,30 @@ export class DnsServer {
         this.stats.tcpQueries++;
         idle.refresh();
         const out = this.handle(frame, client, true);
-        if (out) {
-          const framed = Buffer.allocUnsafe(2 + out.length);
-          framed.writeUInt16BE(out.length, 0);
-          out.copy(framed, 2);
-          if (!sock.write(framed)) sock.pause(); // back-pressure: stop reading until the client reads
+        if (out) send(out);
+        const rest = this.transferRest;
+        if (rest !== null) {
+          this.transferRest = null;
+          for (const m of rest) send(m);
         }
-        if (++served >= this.options.tcpMaxQueriesPerConnection) {
-          closeGently(sock);
+        if (++served >= o.tcpMaxQueriesPerConnection) {
+          stop();
           return;
         }
       }
-      if (buf.length) pending = Buffer.from(buf);
+      // A partial frame is copied so it does not keep the whole chunk alive.
+      if (buf.length) pending = buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0) ? Buffer.from(buf) : buf;
+    };
+    sock.on('data', (chunk: Buffer) => {
+      if (done) return;
+      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+      work();
     });
   }
 
   async close(): Promise<void> {
+    if (this.clockTimer !== null) clearInterval(this.clockTimer);
+    this.clockTimer = null;
     for (const s of this.conns) s.destroy();
     await Promise.all([
       ...this.udp.map((u) => new Promise<void>((r) => u.close(() => r()))),

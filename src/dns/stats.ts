@@ -1,3 +1,4 @@
+import type { RrlCounters } from './rrl';
 import type { Query } from './wire';
 
 /** Slots per (transport, family) in `DnsStats.requests`: one per qtype 0..257 (257 = CAA), then one for every type above. */
@@ -17,7 +18,7 @@ export interface QuerySampler {
  * increment, no label lookup, no allocation); the observability part reads
  * them at scrape time and gives them labels there.
  */
-export class DnsStats {
+export class DnsStats implements RrlCounters {
   udpQueries = 0;
   tcpQueries = 0;
   /** Datagrams dropped without an answer: responses (QR=1), source port 0, shorter than a header. */
@@ -25,6 +26,14 @@ export class DnsStats {
   truncated = 0;
   tcpConnections = 0;
   tcpRejected = 0;
+  /** TCP connections closed at accept because their source had tcpMaxConnectionsPerSource open. */
+  tcpRejectedPerSource = 0;
+  /** TCP connections closed because they reached tcpMaxLifetimeMs. */
+  tcpLifetimeClosed = 0;
+  /** UDP responses the rate limiter dropped, sent truncated, or (log_only) would have limited. */
+  rrlDropped = 0;
+  rrlSlipped = 0;
+  rrlWouldLimit = 0;
   internalErrors = 0;
   readonly rcodes = new Float64Array(24);
   /**

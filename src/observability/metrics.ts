@@ -139,11 +139,26 @@ export function registerDnsMetrics(registry: Registry, stats: () => DnsStats): v
       ];
     },
   });
+  scraped(registry, {
+    name: 'geosteer_dns_rrl_limited_total',
+    help: 'UDP responses over the rate limit (server.rrl): dropped, sent truncated (slipped), or only counted (log_only)',
+    type: 'counter',
+    read() {
+      const s = stats();
+      return [
+        { labels: { action: 'dropped' }, value: s.rrlDropped },
+        { labels: { action: 'slipped' }, value: s.rrlSlipped },
+        { labels: { action: 'log_only' }, value: s.rrlWouldLimit },
+      ];
+    },
+  });
   const plain: Array<[string, string, (s: DnsStats) => number]> = [
     ['geosteer_dns_dropped_total', 'Datagrams dropped without an answer: responses (QR=1), source port 0, shorter than a header', (s) => s.dropped],
     ['geosteer_dns_truncated_total', 'UDP answers sent truncated (TC=1): the client should retry over TCP', (s) => s.truncated],
     ['geosteer_dns_tcp_connections_total', 'TCP connections accepted', (s) => s.tcpConnections],
     ['geosteer_dns_tcp_rejected_total', 'TCP connections refused because tcp_max_connections were open', (s) => s.tcpRejected],
+    ['geosteer_dns_tcp_rejected_per_source_total', 'TCP connections refused because their source address had tcp_max_per_source open', (s) => s.tcpRejectedPerSource],
+    ['geosteer_dns_tcp_lifetime_closed_total', 'TCP connections closed because they reached the maximum lifetime', (s) => s.tcpLifetimeClosed],
     ['geosteer_dns_internal_errors_total', 'Queries answered SERVFAIL because of a bug (each also logged, rate-limited)', (s) => s.internalErrors],
   ];
   for (const [name, help, get] of plain) scraped(registry, { name, help, type: 'counter', read: () => [{ value: get(stats()) }] });

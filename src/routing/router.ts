@@ -1,6 +1,6 @@
 import { isIpv4Mapped, parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
-import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver } from '../dns';
+import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver, type RrlConfig } from '../dns';
 import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
 import { DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
@@ -19,6 +19,8 @@ export class Router implements QueryResolver {
   readonly tables: RoutingTables;
   /** server.id for the NSID option (RFC 5001); the dns part sends it when a query asks. */
   readonly nsid: Buffer;
+  /** server.rrl, applied by the dns part to UDP answers. */
+  readonly rrl: RrlConfig | null;
   private readonly debug: DebugAnswers;
   private classifier: GeoClassifier;
   private readonly resolverCache = new Map<string, number>();
@@ -31,6 +33,7 @@ export class Router implements QueryResolver {
     this.map = map;
     this.tables = buildTables(map);
     this.nsid = Buffer.from(map.server.id, 'latin1');
+    this.rrl = map.server.rrl;
     this.debug = new DebugAnswers(map);
     this.classifier = classifier;
     this.health = health;

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import { TcpClient } from '../helpers/tcp-client';
 import { parseQuery, ParseResult, Query } from '../../src/dns/wire';
 import { buildQuery, ecsOption, frame, rcodeOf, tcpExchange, udpExchange } from '../helpers/packet';
 import { startServer, type TestServer } from '../helpers/server';
@@ -171,51 +171,6 @@ async function blast(packets: Buffer[], expectedReplies: number, port = s.port):
     sock.close();
   }
   return replies;
-}
-
-/** A TCP client that collects length-prefixed replies. */
-class TcpClient {
-  readonly replies: Buffer[] = [];
-  closed = false;
-  private buf = Buffer.alloc(0);
-  private constructor(readonly sock: Socket) {
-    sock.on('data', (chunk: Buffer) => {
-      this.buf = Buffer.concat([this.buf, chunk]);
-      while (this.buf.length >= 2 && this.buf.length >= 2 + this.buf.readUInt16BE(0)) {
-        this.replies.push(this.buf.subarray(2, 2 + this.buf.readUInt16BE(0)));
-        this.buf = this.buf.subarray(2 + this.buf.readUInt16BE(0));
-      }
-    });
-    sock.on('error', () => {});
-    sock.on('close', () => {
-      this.closed = true;
-    });
-  }
-
-  static open(port: number): Promise<TcpClient> {
-    return new Promise((resolve, reject) => {
-      const sock = connect(port, '127.0.0.1');
-      sock.setNoDelay(true);
-      sock.once('error', reject);
-      sock.once('connect', () => {
-        sock.off('error', reject);
-        resolve(new TcpClient(sock));
-      });
-    });
-  }
-
-  write(data: Buffer): void {
-    if (!this.closed) this.sock.write(data);
-  }
-
-  /** Waits until `n` replies arrived or the connection closed (or timeout). */
-  wait(n: number, timeoutMs = 2000): Promise<boolean> {
-    return until(() => this.replies.length >= n || this.closed, timeoutMs);
-  }
-
-  destroy(): void {
-    this.sock.destroy();
-  }
 }
 
 test('2000 random datagrams (lengths 0..600) get only well-formed replies, then a good query is answered', async () => {
