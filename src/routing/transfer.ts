@@ -41,7 +41,7 @@ export function buildTransfers(map: MapConfig): Map<string, ZoneTransfer> {
  * zone (apex NS, glue, delegations, zone-file records) and each service's
  * A/AAAA as the default region's healthy choice, in canonical name order.
  */
-export function zoneRecords(map: MapConfig, zone: ZoneConfig, zoneIndex: number): RR[] {
+function zoneRecords(map: MapConfig, zone: ZoneConfig, zoneIndex: number): RR[] {
   let soa: RR | null = null;
   const rest: RR[] = [];
   for (const rec of zone.records) {
