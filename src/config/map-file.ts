@@ -84,6 +84,8 @@ export interface ZoneConfig {
   records: ZoneRecord[];
   /** Absolute path of the zone file it names (`file:`), watched for changes with the map. */
   file: string | null;
+  /** Sources that may AXFR/IXFR the zone (over TCP); empty = nobody, the default. */
+  transfer: Cidr[];
 }
 
 export type Fallback = 'first' | 'all';
@@ -560,7 +562,8 @@ function parseZone(
   let recordsNode: Node | null = null;
   let fileNode: Node | null = null;
   let zoneFile: string | null = null;
-  const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file']);
+  let transfer: Cidr[] = [];
+  const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file', 'transfer']);
   for (const [k, v] of fields) if (k === 'ttl') ttl = readTtl(r, v, join(path, k)) ?? ttl;
   // Set when the key is there but its errors were already reported, so "missing" would be wrong.
   let soaReported = false;
@@ -584,6 +587,7 @@ function parseZone(
       nsReported = r.issues.length > before;
     } else if (k === 'records') recordsNode = v;
     else if (k === 'file') fileNode = v;
+    else if (k === 'transfer') transfer = readAcl(r, v, kp);
   }
   if (!soa && !soaReported) r.error(keyNode, join(path, 'soa'), 'missing: every zone needs an SOA (mname, rname, serial, refresh, retry, expire, minimum)');
   if (ns.length === 0 && !nsReported) r.error(nsNode ?? keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
@@ -639,7 +643,7 @@ function parseZone(
   );
   const issues: ConfigIssue[] = checkZone(name, records, ns.length, path);
   r.issues.push(...issues);
-  return { name, soa: s, ns, records, file: zoneFile };
+  return { name, soa: s, ns, records, file: zoneFile, transfer };
 }
 
 function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | null {

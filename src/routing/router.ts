@@ -3,8 +3,9 @@ import type { MapConfig } from '../config';
 import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver, type RrlConfig } from '../dns';
 import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
-import { DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
+import { aclAllows, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
+import { buildTransfers, type ZoneTransfer } from './transfer';
 
 /** Distinct resolver addresses remembered; real deployments see thousands, not millions. */
 const RESOLVER_CACHE_MAX = 100_000;
@@ -17,6 +18,8 @@ const RESOLVER_CACHE_MAX = 100_000;
 export class Router implements QueryResolver {
   readonly map: MapConfig;
   readonly tables: RoutingTables;
+  /** Zone apex -> prebuilt AXFR messages, for the zones with a `transfer:` list. */
+  readonly transfers: ReadonlyMap<string, ZoneTransfer>;
   /** server.id for the NSID option (RFC 5001); the dns part sends it when a query asks. */
   readonly nsid: Buffer;
   /** server.rrl, applied by the dns part to UDP answers. */
@@ -32,6 +35,7 @@ export class Router implements QueryResolver {
   constructor(map: MapConfig, classifier: GeoClassifier, health: HealthView) {
     this.map = map;
     this.tables = buildTables(map);
+    this.transfers = buildTransfers(map);
     this.nsid = Buffer.from(map.server.id, 'latin1');
     this.rrl = map.server.rrl;
     this.debug = new DebugAnswers(map);
@@ -97,6 +101,20 @@ export class Router implements QueryResolver {
     const choice = svc.choice[region];
     svc.served[region * entry.answers.length + choice]++;
     return entry.answers[choice];
+  }
+
+  /**
+   * AXFR/IXFR (the dns part asks over TCP only): the zone's prebuilt messages
+   * when q names the apex of a zone with a `transfer:` list that holds the
+   * client, else null (refused). IXFR gets the full transfer (RFC 1995 4).
+   */
+  transfer(q: Query, client: string): readonly PreparedAnswer[] | null {
+    if (q.qclass !== CLASS_IN) return null;
+    const t = this.transfers.get(q.qname);
+    if (t === undefined) return null;
+    // The same check as the debugging names' ACLs (IPv4-mapped sources count as IPv4).
+    const address = parseIp(client);
+    return address !== null && aclAllows(t.acl, address) ? t.messages : null;
   }
 
   /**

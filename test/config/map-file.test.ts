@@ -276,7 +276,7 @@ describe('unknown keys', () => {
       text: edit('    ttl: 1h           #', '    tll: 1h           #'),
       at: 'tll:',
       path: 'zones.example.com.tll',
-      message: 'unknown key "tll" (allowed: soa, ns, ttl, records, file)',
+      message: 'unknown key "tll" (allowed: soa, ns, ttl, records, file, transfer)',
     },
     {
       name: 'rejects an unknown key inside a datacenter',
@@ -984,4 +984,62 @@ describe('files and paths', () => {
       (e: unknown) => e instanceof ConfigError && e.issues.length === 1 && e.issues[0].file === path && /cannot read/.test(e.issues[0].message),
     );
   });
+});
+
+// ---------------------------------------------------------------- zone transfers
+
+describe('zones: transfer', () => {
+  const NS_LINE = '    ns: [ns1.example.com, ns2.example.com]';
+  /** The sample map with `transfer: VALUE` in zone example.com. */
+  const withTransfer = (value: string): string => insertAfter(NS_LINE, `    transfer: ${value}`);
+  const cidrText = (map: MapConfig): string[] => map.zones[0].transfer.map((c) => `${[...c.bytes].join('.')}/${c.prefix}`);
+
+  test('absent: nobody may transfer (an empty list)', () => {
+    assert.deepEqual(load(SAMPLE).zones[0].transfer, []);
+  });
+
+  test('an empty list is accepted and means nobody', () => {
+    assert.deepEqual(load(withTransfer('[]')).zones[0].transfer, []);
+  });
+
+  test('addresses become host routes, CIDRs are kept, IPv4-mapped networks are stored as IPv4', () => {
+    const map = load(withTransfer('[192.0.2.53, 10.0.0.0/8, "::ffff:198.51.100.0/120", "2001:db8::/32"]'));
+    const t = map.zones[0].transfer;
+    assert.deepEqual(cidrText(map).slice(0, 3), ['192.0.2.53/32', '10.0.0.0/8', '198.51.100.0/24']);
+    assert.equal(t[3].bytes.length, 16);
+    assert.equal(t[3].prefix, 32);
+    assert.deepEqual([...t[3].bytes.subarray(0, 4)], [0x20, 0x01, 0x0d, 0xb8]);
+  });
+
+  rejects([
+    {
+      name: 'rejects a transfer entry that is not an address or CIDR',
+      text: withTransfer('[192.0.2.53, secondary.example.net]'),
+      at: 'secondary.example.net]',
+      path: 'zones.example.com.transfer[1]',
+      message: 'bad CIDR "secondary.example.net"',
+    },
+    {
+      name: 'rejects a transfer CIDR with host bits set',
+      text: withTransfer('[192.0.2.53/24]'),
+      at: '192.0.2.53/24]',
+      path: 'zones.example.com.transfer[0]',
+      message: 'host bits set after /24',
+    },
+    {
+      name: 'rejects a transfer that is a single string instead of a list',
+      text: withTransfer('192.0.2.53'),
+      at: '192.0.2.53\n',
+      path: 'zones.example.com.transfer',
+      message: 'expected a list',
+    },
+    {
+      name: 'rejects an empty transfer key (write [] for nobody)',
+      text: withTransfer(''),
+      at: '    transfer: \n',
+      col: 15,
+      path: 'zones.example.com.transfer',
+      message: 'expected a list, found',
+    },
+  ]);
 });
