@@ -53,7 +53,9 @@ export interface RrlCounters {
   rrlWouldLimit: number;
 }
 
-const CATEGORY_ERROR = 0x45525221; // mixed into the key instead of qname/qtype for NXDOMAIN and errors
+const CATEGORY_ERROR = 0x45525221;
+/** prefixKey() result for sources that are never limited. */
+const EXEMPT = 0; // mixed into the key instead of qname/qtype for NXDOMAIN and errors
 
 export class RateLimiter {
   readonly counters: RrlCounters;
@@ -68,6 +70,8 @@ export class RateLimiter {
   private readonly groups = new Uint16Array(8);
   private exempt4: Int32Array = new Int32Array(0); // (base, mask) pairs
   private exempt6: ReadonlyArray<{ groups: Uint16Array; prefix: number }> = [];
+  private lastClient = '';
+  private lastPrefix = EXEMPT;
 
   constructor(config: RrlConfig, counters: RrlCounters = { rrlDropped: 0, rrlSlipped: 0, rrlWouldLimit: 0 }) {
     this.counters = counters;
@@ -108,6 +112,7 @@ export class RateLimiter {
     }
     this.exempt4 = Int32Array.from(e4);
     this.exempt6 = e6;
+    this.lastClient = ''; // prefixes and exemptions may have changed
   }
 
   /**
@@ -117,21 +122,15 @@ export class RateLimiter {
    */
   check(client: string, q: Query, rcode: number, nowMs: number): RrlAction {
     const cfg = this.cfg;
-    const g = this.groups;
     let h: number;
-    if (client.indexOf(':') < 0) {
-      if (!parseIpv4(client, g)) return RrlAction.Pass;
-      const a = ((g[0] << 16) | g[1]) | 0;
-      if (this.isExempt4(a)) return RrlAction.Pass;
-      const p = cfg.ipv4Prefix;
-      h = mix(this.seed ^ 4, p === 0 ? 0 : a & ((~0 << (32 - p)) | 0));
-    } else {
-      if (!parseIpv6(client, g)) return RrlAction.Pass;
-      if (this.isExempt6(g)) return RrlAction.Pass;
-      h = this.seed ^ 6;
-      let left = cfg.ipv6Prefix;
-      for (let i = 0; i < 8 && left > 0; i++, left -= 16) h = mix(h, left >= 16 ? g[i] : g[i] & (0xffff << (16 - left)));
+    // One-entry memo: consecutive packets often share a source (a resolver, or a flood).
+    if (client === this.lastClient) h = this.lastPrefix;
+    else {
+      h = this.prefixKey(client);
+      this.lastClient = client;
+      this.lastPrefix = h;
     }
+    if (h === EXEMPT) return RrlAction.Pass;
     let rate: number;
     if (rcode === 0) {
       rate = cfg.responsesPerSecond;
@@ -169,6 +168,27 @@ export class RateLimiter {
     }
     this.counters.rrlDropped++;
     return RrlAction.Drop;
+  }
+
+  /** Seeded hash of the client's prefix, or EXEMPT (also for text that is not an address). */
+  private prefixKey(client: string): number {
+    const cfg = this.cfg;
+    const g = this.groups;
+    let h: number;
+    if (client.indexOf(':') < 0) {
+      if (!parseIpv4(client, g)) return EXEMPT;
+      const a = ((g[0] << 16) | g[1]) | 0;
+      if (this.isExempt4(a)) return EXEMPT;
+      const p = cfg.ipv4Prefix;
+      h = mix(this.seed ^ 4, p === 0 ? 0 : a & ((~0 << (32 - p)) | 0));
+    } else {
+      if (!parseIpv6(client, g) || this.isExempt6(g)) return EXEMPT;
+      h = this.seed ^ 6;
+      let left = cfg.ipv6Prefix;
+      for (let i = 0; i < 8 && left > 0; i++, left -= 16) h = mix(h, left >= 16 ? g[i] : g[i] & (0xffff << (16 - left)));
+    }
+    // EXEMPT is reserved; nudge the one real key that could hash to it.
+    return h === EXEMPT ? h + 1 : h;
   }
 
   private isExempt4(a: number): boolean {
