@@ -139,7 +139,7 @@ describe('server: block', () => {
     const text = withServer('  explain_acl: [10.0.0.1/8, nope]\n  chaos_acl: 10.0.0.0/8\n  version: ""\n  colour: blue\n');
     const line = SAMPLE.split('\n').indexOf(SERVER_BLOCK.trimEnd()) + 2; // first added line
     assert.deepEqual(issues(text).sort(), [
-      `${SAMPLE_PATH}:${line + 3}:3: server.colour: unknown key "colour" (allowed: id, version, explain_acl, chaos_acl)`,
+      `${SAMPLE_PATH}:${line + 3}:3: server.colour: unknown key "colour" (allowed: id, version, explain_acl, chaos_acl, rrl)`,
       `${SAMPLE_PATH}:${line}:17: server.explain_acl[0]: bad CIDR "10.0.0.1/8": host bits set after /8 (did you mean 10.0.0.0/8?)`,
       `${SAMPLE_PATH}:${line}:29: server.explain_acl[1]: bad CIDR "nope": "nope" is not an IPv4 or IPv6 address`,
       `${SAMPLE_PATH}:${line + 1}:14: server.chaos_acl: expected a list, found string "10.0.0.0/8"`,
