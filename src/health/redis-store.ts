@@ -146,7 +146,7 @@ const UNTRUSTED = new Set([
  * Always a fresh Error: ioredis hangs the failed command on its errors, and
  * for AUTH that command's arguments are the username and password.
  */
-export function connectionError(err: Error, o: RedisConnectionOptions): Error {
+function connectionError(err: Error, o: RedisConnectionOptions): Error {
   const code = (err as NodeJS.ErrnoException).code;
   let hint = '';
   if (code && UNTRUSTED.has(code)) {
@@ -159,8 +159,7 @@ export function connectionError(err: Error, o: RedisConnectionOptions): Error {
     hint = o.sentinels.length
       ? 'check the passwords: REDIS_USERNAME and REDIS_PASSWORD[_FILE] for the master, REDIS_SENTINEL_PASSWORD[_FILE] for the sentinels'
       : 'check the username and password: URL, REDIS_USERNAME, REDIS_PASSWORD or REDIS_PASSWORD_FILE';
-  }
-  else if (/\bNOPERM\b/.test(err.message)) hint = 'the Redis user lacks a permission geosteer needs: keys ~PREFIX*, channels &PREFIX* and the commands it runs (+@all is simplest)';
+  } else if (/\bNOPERM\b/.test(err.message)) hint = 'the Redis user lacks a permission geosteer needs: keys ~PREFIX*, channels &PREFIX* and the commands it runs (+@all is simplest)';
   else if (o.tls && (code === 'ECONNRESET' || code?.startsWith('ERR_SSL_') || /before secure TLS connection/i.test(err.message))) {
     hint = 'TLS handshake failed: is this the server\'s tls-port, and does it want a client certificate (REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)?';
   } else if (code === 'ECONNRESET') hint = 'the server dropped the connection: if this port speaks TLS, use rediss://';
