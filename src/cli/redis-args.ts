@@ -6,19 +6,41 @@ export const REDIS_ARGS = {
   'redis-sentinels': { type: 'string' },
   'redis-master': { type: 'string' },
   'redis-prefix': { type: 'string' },
+  'redis-ca': { type: 'string' },
+  'redis-tls': { type: 'boolean' },
 } as const;
 
-export const REDIS_USAGE = `  --redis redis[s]://[USER:PASS@]HOST:PORT[/DB]   shared health table (or REDIS_URL)
+export const REDIS_USAGE = `  --redis redis[s]://[USER[:PASS]@]HOST:PORT[/DB]   shared health table (or REDIS_URL)
   --redis-sentinels HOST:PORT,...  --redis-master NAME   the same through Redis Sentinel
   --redis-prefix PREFIX            key prefix (default geosteer:)
-  password: in the URL, or REDIS_PASSWORD, or a file named by REDIS_PASSWORD_FILE`;
+  --redis-ca FILE                  CA of the server certificate for rediss:// (or REDIS_CA_FILE)
+  --redis-tls                      TLS to the sentinels and the master (or REDIS_TLS=1)
+  user: in the URL, or REDIS_USERNAME; password: in the URL, or REDIS_PASSWORD, or a file
+  named by REDIS_PASSWORD_FILE (first found wins); client certificate: REDIS_TLS_CERT_FILE
+  and REDIS_TLS_KEY_FILE; sentinels' own password: REDIS_SENTINEL_PASSWORD[_FILE]`;
 
-export function redisFromArgs(values: { redis?: string; 'redis-sentinels'?: string; 'redis-master'?: string; 'redis-prefix'?: string }): RedisConnectionOptions | null {
-  return redisOptionsFrom({ redis: values.redis, sentinels: values['redis-sentinels'], master: values['redis-master'], prefix: values['redis-prefix'] });
+export interface RedisArgValues {
+  redis?: string;
+  'redis-sentinels'?: string;
+  'redis-master'?: string;
+  'redis-prefix'?: string;
+  'redis-ca'?: string;
+  'redis-tls'?: boolean;
+}
+
+export function redisFromArgs(values: RedisArgValues): RedisConnectionOptions | null {
+  return redisOptionsFrom({
+    redis: values.redis,
+    sentinels: values['redis-sentinels'],
+    master: values['redis-master'],
+    prefix: values['redis-prefix'],
+    ca: values['redis-ca'],
+    tls: values['redis-tls'],
+  });
 }
 
 /** For commands that only make sense against the shared table. */
-export function requireRedis(values: Parameters<typeof redisFromArgs>[0], verb: string): RedisConnectionOptions {
+export function requireRedis(values: RedisArgValues, verb: string): RedisConnectionOptions {
   const r = redisFromArgs(values);
   if (!r) throw new UsageError(`${verb} needs the shared table: give --redis URL (or REDIS_URL), or --redis-sentinels and --redis-master`);
   return r;

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import Redis, { type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../common/errors';
 import { describeRedis } from './options';
@@ -77,6 +79,19 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`;
 
+/**
+ * tls.connect options from the PEM read at start. The server name is the
+ * host from the URL (Node checks the certificate against it); an IP address
+ * is checked against the IP SANs, and is not sent as SNI (RFC 6066).
+ */
+function tlsOptions(o: RedisConnectionOptions, host: string | null): ConnectionOptions {
+  const t: ConnectionOptions = {};
+  if (o.tlsCa) t.ca = o.tlsCa;
+  if (o.tlsCert && o.tlsKey) Object.assign(t, { cert: o.tlsCert, key: o.tlsKey });
+  if (host && !isIP(host)) t.servername = host;
+  return t;
+}
+
 function redisOptions(o: RedisConnectionOptions): RedisOptions {
   const common: RedisOptions = {
     protocol: 2,
@@ -88,14 +103,20 @@ function redisOptions(o: RedisConnectionOptions): RedisOptions {
     retryStrategy: (times: number) => Math.min(50 * times, 500),
     username: o.username,
     password: o.password,
-    tls: o.tls ? {} : undefined,
     lazyConnect: false,
   };
   if (o.sentinels.length) {
+    // Sentinel hands out the master's address, so no fixed server name: each host is checked as itself.
+    const tls = o.tls ? tlsOptions(o, null) : undefined;
     return {
       ...common,
       sentinels: o.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: o.masterName,
+      sentinelPassword: o.sentinelPassword,
+      // One TLS setting for both hops: the sentinels and the master they point to.
+      tls,
+      sentinelTLS: tls,
+      enableTLSForSentinelMode: o.tls,
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
       // A frozen sentinel accepts the TCP connection but never answers: without this the
       // master lookup waits on it forever instead of asking the next sentinel.
@@ -107,7 +128,44 @@ function redisOptions(o: RedisConnectionOptions): RedisOptions {
       failoverDetector: true,
     };
   }
-  return { ...common, host: o.host, port: o.port, db: o.db };
+  return { ...common, host: o.host, port: o.port, db: o.db, tls: o.tls ? tlsOptions(o, o.host) : undefined };
+}
+
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/**
+ * A connection error as it may be shown: the message plus what to check.
+ * Always a fresh Error: ioredis hangs the failed command on its errors, and
+ * for AUTH that command's arguments are the username and password.
+ */
+function connectionError(err: Error, o: RedisConnectionOptions): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  let hint = '';
+  if (code && UNTRUSTED.has(code)) {
+    hint = o.tlsCaFile
+      ? `the server certificate is not signed by the CA in ${o.tlsCaFile}`
+      : 'the server certificate is not signed by a trusted CA: give its CA with --redis-ca FILE or REDIS_CA_FILE';
+  } else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') hint = 'the server certificate is not valid for this host name or IP';
+  else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') hint = 'the server certificate is outside its validity dates';
+  else if (/\b(WRONGPASS|NOAUTH)\b/.test(err.message)) {
+    hint = o.sentinels.length
+      ? 'check the passwords: REDIS_USERNAME and REDIS_PASSWORD[_FILE] for the master, REDIS_SENTINEL_PASSWORD[_FILE] for the sentinels'
+      : 'check the username and password: URL, REDIS_USERNAME, REDIS_PASSWORD or REDIS_PASSWORD_FILE';
+  } else if (/\bNOPERM\b/.test(err.message)) hint = 'the Redis user lacks a permission geosteer needs: keys ~PREFIX*, channels &PREFIX* and the commands it runs (+@all is simplest)';
+  else if (o.tls && (code === 'ECONNRESET' || code?.startsWith('ERR_SSL_') || /before secure TLS connection/i.test(err.message))) {
+    hint = 'TLS handshake failed: is this the server\'s tls-port, and does it want a client certificate (REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)?';
+  } else if (code === 'ECONNRESET') hint = 'the server dropped the connection: if this port speaks TLS, use rediss://';
+  const e = new Error(hint ? `${err.message} (${hint})` : err.message);
+  if (code) (e as NodeJS.ErrnoException).code = code;
+  return e;
 }
 
 function parseJson<T>(text: string, check: (v: T) => boolean): T | null {
@@ -130,6 +188,11 @@ export class RedisStore extends EventEmitter implements HealthStore {
   private readonly k: { votes: string; drains: string; primary: string; leader: string; epoch: string; audit: string; events: string };
   private connected = false;
   private closed = false;
+  /** Ready at least once (before that, the first connection error is reported: it may never get better). */
+  private everReady = false;
+  private toldUnready = false;
+  /** The last connection error, already stripped of secrets, for whenReady's message. */
+  private lastError: Error | null = null;
 
   get ready(): boolean {
     return this.connected;
@@ -137,7 +200,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
 
   private readonly where: string;
 
-  constructor(options: RedisConnectionOptions) {
+  constructor(private readonly options: RedisConnectionOptions) {
     super();
     this.where = describeRedis(options);
     const p = options.prefix;
@@ -147,7 +210,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
     // The subscriber queues its SUBSCRIBE until connected and resubscribes itself after reconnects.
     this.sub = new Redis({ ...ro, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const c of [this.cmd, this.sub]) {
-      c.on('error', (err: Error) => this.markDown(err));
+      c.on('error', (err: Error) => this.onError(err));
       c.on('close', () => this.markDown(new Error('connection closed')));
       // ioredis gives a Sentinel client up for good ('end') when a +switch-master notice
       // lands while it is still asking the sentinels for the master: start it again.
@@ -164,7 +227,8 @@ export class RedisStore extends EventEmitter implements HealthStore {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.off('ready', ok);
-        reject(new RedisUnavailableError(`Redis at ${this.where} did not answer within ${timeoutMs} ms`));
+        const why = this.lastError ? `: ${this.lastError.message}` : '';
+        reject(new RedisUnavailableError(`Redis at ${this.where} did not answer within ${timeoutMs} ms${why}`));
       }, timeoutMs);
       const ok = (): void => {
         clearTimeout(t);
@@ -172,6 +236,19 @@ export class RedisStore extends EventEmitter implements HealthStore {
       };
       this.once('ready', ok);
     });
+  }
+
+  private onError(raw: Error): void {
+    const err = connectionError(raw, this.options);
+    this.lastError = err;
+    // A wrong password or an untrusted certificate fails every retry before the
+    // first ready, so nothing else would ever say why: tell once.
+    if (!this.everReady && !this.toldUnready) {
+      this.toldUnready = true;
+      this.emit('down', err);
+      return;
+    }
+    this.markDown(err);
   }
 
   private markDown(err: Error): void {
@@ -184,10 +261,14 @@ export class RedisStore extends EventEmitter implements HealthStore {
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') return;
     try {
       await this.sub.subscribe(this.k.events); // idempotent; guarantees we are subscribed before the resync
-    } catch {
+    } catch (err) {
+      // An ACL user without the channel (Redis 7 users get no channels by default) lands here.
+      this.onError(err as Error);
       return;
     }
     this.connected = true;
+    this.everReady = true;
+    this.lastError = null;
     this.emit('ready');
   }
 
