@@ -193,6 +193,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
   const events = healthEvents(mirror).useMap(() => gen.map);
   const metrics = new ServeMetrics(registry, { dns, get router() { return gen.router; }, get map() { return gen.map; }, mirror, reloads }, events);
+  dns.onRateLimit = (client, qname, qtype, rcode) =>
+    log.warn({ client, qname, qtype, rcode, dropped: dns.stats.rrlDropped, slipped: dns.stats.rrlSlipped }, 'rate limiting responses (server.rrl); logged at most every 10 s');
   dns.stats.setTiming(options.timingSample ?? 64);
   if (options.queryLogSample) dns.stats.setSampler(queryLogger(log, () => gen.router, options.queryLogSample));
   const webhook = options.leadWorker !== false ? new WebhookSender(map.alerts, { registry, log }) : null;

@@ -55,6 +55,22 @@ export class DnsServer {
     this.applyRrl(resolver.rrl ?? null);
   }
 
+  /**
+   * Told about the first rate-limited response in each 10 s (metrics count
+   * them all): the log line an operator greps for when a reflection attack starts.
+   */
+  onRateLimit: ((client: string, qname: string, qtype: number, rcode: number) => void) | null = null;
+  private nextLimitLog = 0;
+
+  private reportLimit(client: string, q: Query, rcode: number): void {
+    this.nextLimitLog = this.clock + 10_000;
+    try {
+      this.onRateLimit?.(client, q.hasQuestion ? q.qname : '', q.hasQuestion ? q.qtype : 0, rcode);
+    } catch {
+      // Logging must never break an answer.
+    }
+  }
+
   /** Turns rate limiting on, off or to new settings; buckets and counters survive a reload. */
   private applyRrl(config: RrlConfig | null): void {
     if (config === null) {
@@ -107,6 +123,7 @@ export class DnsServer {
     }
     const rrl = this.rrl;
     const act = rrl !== null && !tcp ? rrl.check(client, q, rcode, this.clock) : RrlAction.Pass;
+    if (act !== RrlAction.Pass && this.clock >= this.nextLimitLog) this.reportLimit(client, q, rcode);
     if (act === RrlAction.Drop) return null; // counted by the limiter, not as an answer
     let out: Buffer;
     try {

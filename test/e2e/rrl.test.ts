@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../src/observability';
 import { dig } from '../helpers/dig';
 import { buildQuery } from '../helpers/packet';
 import { promValue, scrape } from '../helpers/prom';
@@ -41,8 +42,10 @@ async function flood(port: number, source: string, count: number): Promise<Tally
 
 describe('response rate limiting (server.rrl)', () => {
   let s: TestServer;
+  const lines: string[] = [];
   before(async () => {
-    s = await startServer({ mapText: MAP, metricsListen: '127.0.0.1:0' });
+    const logger = createLogger({ level: 'warn', destination: { write: (l: string) => void lines.push(l) } });
+    s = await startServer({ mapText: MAP, metricsListen: '127.0.0.1:0', logger });
   });
   after(() => s.close());
 
@@ -58,6 +61,11 @@ describe('response rate limiting (server.rrl)', () => {
     const m = await scrape(s.admin!.port);
     assert.equal(promValue(m, 'geosteer_dns_rrl_limited_total', { action: 'slipped' }), flooded.truncated);
     assert.equal(promValue(m, 'geosteer_dns_rrl_limited_total', { action: 'dropped' }), limited - flooded.truncated);
+    // One warning for the whole flood (at most one per 10 s), naming the client and the name.
+    const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('rate limiting responses'));
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0].client, '127.0.0.2');
+    assert.equal(warned[0].qname, 'www.example.com');
   });
 
   it('the truncated reply sends a real resolver to TCP, which is never limited', async () => {

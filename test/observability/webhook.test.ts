@@ -58,6 +58,9 @@ test('a 5xx is retried with backoff until it succeeds', async () => {
   const t0 = Date.now();
   w.send(event(1));
   await rx.waitFor(() => true);
+  // The receiver has the event before the sender has read the 204: wait for the sender too.
+  const end = Date.now() + 3000;
+  while (w.totals.sent === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   assert.equal(rx.attempts, 3);
   assert.ok(Date.now() - t0 >= 50 + 100, 'waited 50 ms, then 100 ms');
   assert.deepEqual(w.totals, { sent: 1, retried: 2, failed: 0, dropped: 0 });
