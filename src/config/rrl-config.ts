@@ -9,8 +9,11 @@ import { join, type YamlReader } from './yaml-reader';
  * rate (200 answers/s for one name from one /24), a 2 s burst, and every
  * second limited answer sent truncated so a resolver that really sent it
  * retries over TCP. A GeoDNS behind ECS-forwarding public resolvers sees one
- * query per client subnet, not per resolver, which is why the answer rate is
- * not BIND's example 5/s. `rrl: off` turns it off.
+ * query per cached client subnet, not per resolver, which is why the answer
+ * rate is not BIND's example 5/s; our ECS scopes are the widest same-answer
+ * block (a Guangdong /24 gets /11), so that fan-out stays small. The key
+ * never includes the ECS subnet: a spoofer would vary it to dodge the limit.
+ * `rrl: off` turns it off.
  */
 export const DEFAULT_RRL_CONFIG: RrlConfig = {
   responsesPerSecond: 200,
