@@ -1,13 +1,11 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedisStore, type RedisConnectionOptions } from '../../src/health';
-import { Endpoint } from '../helpers/endpoint';
 import { TestRedis } from '../helpers/redis';
 import { rawClient, SentinelCluster } from '../helpers/sentinel';
 import { sleep } from '../helpers/wait';
 import type { Traffic } from '../load/traffic';
-import { ADDR, cli, drillMap, Expect, lostBetween, Scope, settledAt, startProbe, startServe, tableState, waitAnswer, waitFor, type Dc, type Proc, type TableState } from './harness';
-import { emptyResult, secs, startLoad, type DrillContext, type DrillResult } from './result';
+import { ADDR, cli, Expect, lostBetween, settledAt, startProbe, startRig, tableState, waitAnswer, waitFor, type Proc, type Rig, type Scope, type TableState } from './harness';
+import { emptyResult, scoped, secs, startLoad, type DrillContext, type DrillResult } from './result';
 
 // Drills against the shared table: Redis killed (with and without
 // persistence), Redis frozen, a Sentinel failover, a prober killed. Each one
@@ -17,35 +15,31 @@ import { emptyResult, secs, startLoad, type DrillContext, type DrillResult } fro
 const WWW = 'www.example.com';
 const DB = 'db.example.com';
 
-interface Rig {
-  map: string;
-  port: number;
-  serve: Proc;
+interface RedisRig extends Rig {
   probes: Record<string, Proc>;
-  endpoints: Record<Dc, Endpoint>;
   /** --redis URL, or --redis-sentinels ... --redis-master NAME. */
   redisArgs: string[];
 }
 
-/** Endpoints, map, serve and two probers on the given table; resolves once both probers voted and one leads. */
-async function startRig(scope: Scope, redisArgs: string[]): Promise<Rig> {
-  const [gz, bj, sg] = await Promise.all([Endpoint.start(), Endpoint.start(), Endpoint.start()]);
-  const endpoints = { gz, bj, sg };
-  for (const e of [gz, bj, sg]) scope.later(e, (x) => x.close());
-  const map = join(scope.dir, 'map.yaml');
-  writeFileSync(map, drillMap({ gz: gz.port, bj: bj.port, sg: sg.port }));
-  const { proc: serve, port } = await startServe(['--config', map, '--no-probe', '--state-file', join(scope.dir, 'state.json'), '--metrics-listen', 'off', ...redisArgs]);
-  scope.later(serve, (p) => p.stop());
+/**
+ * Endpoints, map, serve (Redis mode, no probes) and two probers on the given
+ * table; once both probers voted and one leads, the operator state of
+ * `operatorActions` is set, and the table is read as `before`.
+ */
+async function prepare(scope: Scope, redisArgs: string[], promote = true): Promise<{ rig: RedisRig; exp: Expect; before: TableState }> {
+  const base = await startRig(scope, { serveArgs: ['--no-probe', '--state-file', join(scope.dir, 'state.json'), '--metrics-listen', 'off', ...redisArgs] });
   const probes: Record<string, Proc> = {};
-  for (const id of ['p1', 'p2']) probes[id] = scope.later(startProbe(id, redisArgs, map), (p) => p.stop());
-  const rig = { map, port, serve, probes, endpoints, redisArgs };
+  for (const id of ['p1', 'p2']) probes[id] = scope.later(startProbe(id, redisArgs, base.map), (p) => p.stop());
+  const rig = { ...base, probes, redisArgs };
   await waitFor('both probers to vote and one to lead', async () => {
-    const s = await tableState(redisArgs, map);
+    const s = await tableState(redisArgs, rig.map);
     return s.voters.length === 2 && s.leader !== null;
   }, 20_000, 200).catch((e: Error) => {
     throw new Error(`${e.message}\n${Object.values(probes).map((p) => p.tail()).join('\n')}`);
   });
-  return rig;
+  const exp = new Expect();
+  await operatorActions(rig, exp, promote);
+  return { rig, exp, before: await tableState(redisArgs, rig.map) };
 }
 
 /**
@@ -53,7 +47,7 @@ async function startRig(scope: Scope, redisArgs: string[]): Promise<Rig> {
  * moves to gz) and, unless told otherwise, db promoted to gz. Waits until
  * serve answers with both, then expects exactly that.
  */
-async function operatorActions(rig: Rig, exp: Expect, promote = true): Promise<void> {
+async function operatorActions(rig: RedisRig, exp: Expect, promote = true): Promise<void> {
   const r = rig.redisArgs;
   const d = await cli(['drain', 'sg', '--service', WWW, '--for', '30m', '--reason', 'drill', ...r]);
   if (d.code !== 0) throw new Error(`drain failed: ${d.stderr}`);
@@ -76,7 +70,7 @@ async function operatorActions(rig: Rig, exp: Expect, promote = true): Promise<v
  * gz), written with a fresh client that retries until the table takes it.
  * Returns when serve answered with it (ms since `from`), or null.
  */
-async function changeAfterFault(opts: RedisConnectionOptions, rig: Rig, exp: Expect, from: number): Promise<{ writtenMs: number | null; visibleMs: number | null }> {
+async function changeAfterFault(opts: RedisConnectionOptions, rig: RedisRig, exp: Expect, from: number): Promise<{ writtenMs: number | null; visibleMs: number | null }> {
   exp.add('www/north', ADDR.www.gz);
   let writtenMs: number | null = null;
   const end = Date.now() + 20_000;
@@ -118,7 +112,7 @@ function serveLogEvents(r: DrillResult, serve: Proc): void {
 }
 
 /** Stops the load, then compares the table with `before` (the new drain aside). */
-async function finish(r: DrillResult, traffic: Traffic, rig: Rig, before: TableState): Promise<TableState> {
+async function finish(r: DrillResult, traffic: Traffic, rig: RedisRig, before: TableState): Promise<TableState> {
   r.traffic = await traffic.stop();
   serveLogEvents(r, rig.serve);
   const after = await tableState(rig.redisArgs, rig.map);
@@ -127,17 +121,13 @@ async function finish(r: DrillResult, traffic: Traffic, rig: Rig, before: TableS
 }
 
 /** (a) Redis SIGKILLed for 3 s, restarted from its data dir; `persistent` = appendonly yes (fsync always). */
-export async function redisKill(ctx: DrillContext, persistent: boolean): Promise<DrillResult> {
+export function redisKill(ctx: DrillContext, persistent: boolean): Promise<DrillResult> {
   const r = persistent
     ? emptyResult('a', 'redis-kill', 'Redis SIGKILL 3 s, restart (appendonly yes)')
     : Object.assign(emptyResult('a2', 'redis-kill-nopersist', 'Redis SIGKILL 3 s, restart WITHOUT persistence'), { informational: true });
-  const scope = new Scope();
-  try {
+  return scoped(r, async (scope) => {
     const redis = scope.later(await TestRedis.start(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []), (x) => x.stop());
-    const rig = await startRig(scope, ['--redis', redis.url]);
-    const exp = new Expect();
-    await operatorActions(rig, exp);
-    const before = await tableState(rig.redisArgs, rig.map);
+    const { rig, exp, before } = await prepare(scope, ['--redis', redis.url]);
     const traffic = startLoad(scope, ctx, rig.port, exp);
     await sleep(ctx.dwellMs);
     r.faultAt = Date.now();
@@ -164,24 +154,15 @@ export async function redisKill(ctx: DrillContext, persistent: boolean): Promise
         `Without persistence the restarted Redis is empty: the probers re-vote within one interval, but the drain and the promotion are gone until an operator re-issues them (table after: drains ${after.drains.join(',') || 'none'}, pointers ${after.primaries.join(',') || 'none'}), so overseas goes back to sg and db back to bj: those answers are counted wrong here.`,
       );
     } else r.notes.push('appendonly yes + appendfsync always: the drain, the pointer and the votes are on disk when the write returns.');
-  } catch (e) {
-    r.error = (e as Error).message;
-  } finally {
-    await scope.close();
-  }
-  return r;
+  });
 }
 
 /** (b) Redis SIGSTOPped for 3 s, then SIGCONT. */
-export async function redisStop(ctx: DrillContext): Promise<DrillResult> {
+export function redisStop(ctx: DrillContext): Promise<DrillResult> {
   const r = emptyResult('b', 'redis-stop', 'Redis SIGSTOP 3 s, SIGCONT');
-  const scope = new Scope();
-  try {
+  return scoped(r, async (scope) => {
     const redis = scope.later(await TestRedis.start(), (x) => x.stop());
-    const rig = await startRig(scope, ['--redis', redis.url]);
-    const exp = new Expect();
-    await operatorActions(rig, exp);
-    const before = await tableState(rig.redisArgs, rig.map);
+    const { rig, exp, before } = await prepare(scope, ['--redis', redis.url]);
     const traffic = startLoad(scope, ctx, rig.port, exp);
     await sleep(ctx.dwellMs);
     r.faultAt = Date.now();
@@ -200,30 +181,21 @@ export async function redisStop(ctx: DrillContext): Promise<DrillResult> {
     r.convergence = `SIGCONT -> change written ${secs(change.writtenMs)}, visible in answers ${secs(change.visibleMs)} (load timeline: ${secs(settledAt(r.traffic as NonNullable<typeof r.traffic>, 'www/north', ADDR.www.gz, upAt))})`;
     r.dataChecked = `drains ${before.drains.length}, pointer ${before.primaries.join(',')}, voters ${before.voters.join(',')}`;
     r.notes.push(down ? 'serve noticed the frozen Redis (command timeout) and answered from its mirror.' : 'serve never noticed: its connections stayed open and it sends nothing on the query path.');
-  } catch (e) {
-    r.error = (e as Error).message;
-  } finally {
-    await scope.close();
-  }
-  return r;
+  });
 }
 
 /** (c) Sentinel: master + replica + 3 sentinels; the master is SIGKILLed. */
-export async function sentinelFailover(ctx: DrillContext): Promise<DrillResult> {
+export function sentinelFailover(ctx: DrillContext): Promise<DrillResult> {
   const r = emptyResult('c', 'sentinel', 'Sentinel failover (master SIGKILLed)');
-  const scope = new Scope();
-  try {
+  return scoped(r, async (scope) => {
     const cluster = scope.later(await SentinelCluster.start(3, { downAfterMs: 1000, failoverTimeoutMs: 5000 }), (c) => c.stop());
     await cluster.waitReady(30_000);
     const sentinels = cluster.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',');
-    const rig = await startRig(scope, ['--redis-sentinels', sentinels, '--redis-master', cluster.settings.masterName]);
-    const exp = new Expect();
-    await operatorActions(rig, exp);
+    const { rig, exp, before } = await prepare(scope, ['--redis-sentinels', sentinels, '--redis-master', cluster.settings.masterName]);
     const master = cluster.master as TestRedis;
     // Replication is asynchronous: let the replica acknowledge everything before the kill.
     const mc = rawClient(master.port);
     const acked = await mc.call('WAIT', '1', '3000').finally(() => mc.disconnect());
-    const before = await tableState(rig.redisArgs, rig.map);
     const traffic = startLoad(scope, ctx, rig.port, exp);
     await sleep(ctx.dwellMs);
     r.faultAt = Date.now();
@@ -240,26 +212,17 @@ export async function sentinelFailover(ctx: DrillContext): Promise<DrillResult> 
     r.convergence = `kill -> promotion ${secs(promoted.at - r.faultAt)}; first write accepted ${secs(change.writtenMs)}; visible in answers ${secs(change.visibleMs)} (load timeline: ${secs(settledAt(r.traffic as NonNullable<typeof r.traffic>, 'www/north', ADDR.www.gz, r.faultAt))})`;
     r.dataChecked = `drains ${before.drains.length}, pointer ${before.primaries.join(',')}, voters ${before.voters.join(',')}, on the promoted replica`;
     r.notes.push(`WAIT before the kill: ${String(acked)} replica had every write. Replication is asynchronous: a write acknowledged in the last moment before a kill can still be lost.`);
-  } catch (e) {
-    r.error = (e as Error).message;
-  } finally {
-    await scope.close();
-  }
-  return r;
+  });
 }
 
 /** (d) Two probers; the leader is SIGKILLed, then bj fails: the survivor must take the lease and fail db over. */
-export async function proberKill(ctx: DrillContext): Promise<DrillResult> {
+export function proberKill(ctx: DrillContext): Promise<DrillResult> {
   const r = emptyResult('d', 'prober-kill', 'leader prober SIGKILLed, then bj fails');
-  const scope = new Scope();
-  try {
+  return scoped(r, async (scope) => {
     const redis = scope.later(await TestRedis.start(), (x) => x.stop());
-    const rig = await startRig(scope, ['--redis', redis.url]);
-    const exp = new Expect();
-    await operatorActions(rig, exp, false);
+    const { rig, exp, before } = await prepare(scope, ['--redis', redis.url], false);
     const store = scope.later(new RedisStore(redis.options()), (s) => s.close());
     await store.whenReady(5000);
-    const before = await tableState(rig.redisArgs, rig.map);
     const first = before.leader as string;
     const other = first === 'p1' ? 'p2' : 'p1';
     const traffic = startLoad(scope, ctx, rig.port, exp);
@@ -293,10 +256,5 @@ export async function proberKill(ctx: DrillContext): Promise<DrillResult> {
     r.convergence = `kill -> ${other} leads ${secs(takeover)}; bj failing -> north on gz ${secs(verdictMs === null ? null : verdictMs)}, db failed over ${secs(failoverMs === null ? null : movedAt - failAt)} (fall 3 x 500 ms, hold_down 2 s)`;
     r.dataChecked = `drains ${before.drains.length}, voters ${before.voters.join(',')} (${first}'s votes stale, kept)`;
     r.notes.push(`Pointer after: ${pointer ? `${pointer.dc} by ${pointer.by} epoch ${pointer.epoch}` : 'none'}; table has ${after.primaries.join(',')}. No verdict flipped while ${first}'s votes aged out (0 wrong before bj failed).`);
-  } catch (e) {
-    r.error = (e as Error).message;
-  } finally {
-    await scope.close();
-  }
-  return r;
+  });
 }

@@ -1,7 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Endpoint } from '../helpers/endpoint';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { freePort } from '../helpers/redis';
 import { sleep } from '../helpers/wait';
@@ -164,6 +165,26 @@ export class Proc {
     await this.exited;
     clearTimeout(t);
   }
+}
+
+/** Three HTTP endpoints standing in for the datacenters, the drill map checking them, and one serve. */
+export interface Rig {
+  map: string;
+  port: number;
+  serve: Proc;
+  endpoints: Record<Dc, Endpoint>;
+  ports: Record<Dc, number>;
+}
+
+export async function startRig(scope: Scope, o: { mapOpts?: Parameters<typeof drillMap>[1]; serveArgs?: string[]; workers?: number } = {}): Promise<Rig> {
+  const [gz, bj, sg] = await Promise.all([Endpoint.start(), Endpoint.start(), Endpoint.start()]);
+  for (const e of [gz, bj, sg]) scope.later(e, (x) => x.close());
+  const ports = { gz: gz.port, bj: bj.port, sg: sg.port };
+  const map = join(scope.dir, 'map.yaml');
+  writeFileSync(map, drillMap(ports, o.mapOpts));
+  const { proc: serve, port } = await startServe(['--config', map, ...(o.serveArgs ?? [])], o.workers ?? 1);
+  scope.later(serve, (p) => p.stop());
+  return { map, port, serve, endpoints: { gz, bj, sg }, ports };
 }
 
 /** `geosteer serve` on a free loopback port (one worker unless told), answering once `ready` resolves. */

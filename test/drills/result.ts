@@ -1,5 +1,5 @@
 import { failureLines, Traffic, type TrafficReport } from '../load/traffic';
-import { KINDS, type Expect, type Scope } from './harness';
+import { KINDS, Scope, type Expect } from './harness';
 
 /** What every drill gets: the query rate, how long to watch before and after each step, a progress logger. */
 export interface DrillContext {
@@ -36,6 +36,19 @@ export interface DrillResult {
 
 export function emptyResult(id: string, name: string, title: string): DrillResult {
   return { id, name, title, traffic: null, convergence: '', converged: false, dataLost: [], dataChecked: '', notes: [], events: [], faultAt: 0 };
+}
+
+/** Runs a drill body with its own Scope (always closed); an exception becomes the result's error. */
+export async function scoped(r: DrillResult, body: (scope: Scope) => Promise<void>): Promise<DrillResult> {
+  const scope = new Scope();
+  try {
+    await body(scope);
+  } catch (e) {
+    r.error = (e as Error).message;
+  } finally {
+    await scope.close();
+  }
+  return r;
 }
 
 /** Starts the drill load (bounded at 3 minutes even if the drill forgets to stop it). */
@@ -82,7 +95,8 @@ export function details(results: DrillResult[]): string {
       const fails = failureLines(t, r.faultAt);
       out.push(`- load: ${t.sent} queries over ${(t.elapsedMs / 1000).toFixed(1)} s, ${t.ok} right, ${t.wrong} wrong, ${t.lost} lost; longest generator tick gap ${t.maxTickGapMs} ms`);
       out.push(fails.length ? `- buckets (100 ms, by send time) with failures: ${fails.join('; ')}` : '- no 100 ms bucket had a wrong or lost answer');
-      if (t.wrongSamples.length) out.push(`- wrong answers (first ${t.wrongSamples.length}, relative to load start): ${t.wrongSamples.join('; ')}`);
+      const rel = (ms: number): string => `+${((t.startedAt + ms - r.faultAt) / 1000).toFixed(2)} s`;
+      if (t.wrongSamples.length) out.push(`- first wrong answers (by send time): ${t.wrongSamples.map((w) => `${rel(w.t)} ${w.answer}`).join('; ')}`);
     }
     if (r.error) out.push(`- error: ${r.error}`);
     out.push('');

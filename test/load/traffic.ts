@@ -67,8 +67,8 @@ export interface TrafficReport {
   ok: number;
   wrong: number;
   lost: number;
-  /** Up to 10 wrong answers, for the notes. */
-  wrongSamples: string[];
+  /** The first 10 wrong answers: when sent (ms since start) and what came back. */
+  wrongSamples: Array<{ t: number; answer: string }>;
   timeline: Bucket[];
   /** When the traffic started (Date.now()), to place drill events on the timeline. */
   startedAt: number;
@@ -196,7 +196,7 @@ export class Traffic {
       } else {
         report.wrong++;
         b.wrong++;
-        if (report.wrongSamples.length < 10) report.wrongSamples.push(`+${p.sentAt - report.startedAt} ms ${key}`);
+        if (report.wrongSamples.length < 10) report.wrongSamples.push({ t: p.sentAt - report.startedAt, answer: key });
       }
     };
     for (let s = 0; s < (o.sockets ?? 4); s++) {
