@@ -33,7 +33,7 @@ async function gdAnswer(): Promise<string> {
   return [...a].join('.');
 }
 
-async function until(check: () => Promise<boolean> | boolean, ms = 5000): Promise<boolean> {
+async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return true;

@@ -256,7 +256,7 @@ test('whenReady rejects quickly with GS_ERR_REDIS_UNAVAILABLE when nothing liste
     return true;
   });
   const took = Date.now() - t0;
-  assert.ok(took >= 290 && took < 1000, `rejected after ${took} ms`);
+  assert.ok(took >= 290 && took < 5000, `rejected after ${took} ms`);
   assert.equal(s.ready, false);
   // Commands fail fast too instead of queueing.
   const t1 = Date.now();

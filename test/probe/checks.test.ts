@@ -178,7 +178,7 @@ test('a server that accepts but never answers times out within timeoutMs', async
   const r = await runCheck(httpCfg(port, { timeoutMs: 300 }), '127.0.0.1', 'svc.example');
   const elapsed = performance.now() - before;
   assert.deepEqual([r.outcome, r.detail], ['timeout', 'timeout after 300 ms']);
-  assert.ok(elapsed >= 290 && elapsed < 1000, `elapsed ${elapsed}`);
+  assert.ok(elapsed >= 290 && elapsed < 5000, `elapsed ${elapsed}`);
 });
 
 test('a body that stalls mid-way also times out (the bound covers the body read)', async (t) => {
