@@ -99,6 +99,8 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   });
   mirror.on('store-down', (err: Error) => log.error({ err: err.message }, 'health store unreachable: answering from the last known state'));
   mirror.on('store-up', () => log.info('health store reachable again: resynced'));
+  mirror.on('store-emptied', (lost: { drains: number; primaries: number }) =>
+    log.error(lost, 'health store came back empty (Redis restarted without persistence?): its drains and primary pointers are gone until re-issued; run Redis with appendonly yes'));
   mirror.on('snapshot-loaded', (path: string) => log.warn({ path }, 'health store unreachable at start: warmed from the local snapshot'));
   mirror.on('snapshot-error', (err: Error) => log.error({ err: err.message }, 'health snapshot could not be read or written'));
   healthEvents(mirror).on('event', (e: HealthEventInput) => {

@@ -50,6 +50,10 @@ export class HealthMirror extends EventEmitter implements HealthView {
   private clockOffset = 0;
   private tick: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
+  /** The store connected before; a later 'ready' is a reconnect. */
+  private everReady = false;
+  /** The next full read follows a reconnect (checked for a store that lost its data). */
+  private reconnected = false;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private storeHealthy = true;
   private stopped = false;
@@ -82,8 +86,13 @@ export class HealthMirror extends EventEmitter implements HealthView {
     store.on('drain', (d: Drain) => this.apply(() => this.drains.set(drainKey(d.service, d.dc), d)));
     store.on('undrain', (d: { service: string; dc: string }) => this.apply(() => this.drains.delete(drainKey(d.service, d.dc))));
     store.on('primary', (p: PrimaryPointer) => this.apply(() => this.setPrimary(p)));
-    store.on('ready', () => void this.resync());
+    store.on('ready', () => {
+      this.reconnected = this.everReady;
+      this.everReady = true;
+      void this.resync();
+    });
     store.on('down', (err: Error) => this.storeFailed(err));
+    this.everReady = store.ready;
   }
 
   /** First sync (or the snapshot when the store does not answer in time), then the timers. Never throws. */
@@ -201,10 +210,18 @@ export class HealthMirror extends EventEmitter implements HealthView {
 
   private async readAll(): Promise<boolean> {
     const during: Array<() => void> = (this.duringSync = []);
+    const afterOutage = this.reconnected || !this.storeHealthy;
     try {
       const snap = await this.store.loadAll();
       if (this.stopped) return false;
+      this.reconnected = false;
+      // Back after an outage with nothing at all, not even a vote, where drains or
+      // pointers were: the store lost its data (a Redis restarted without
+      // persistence). Adopted like any other state, so every server agrees, but said loudly.
+      const lost = { drains: this.drains.size, primaries: this.primaries.size };
+      const emptied = afterOutage && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0 && lost.drains + lost.primaries > 0;
       this.replace(snap);
+      if (emptied) this.emit('store-emptied', lost);
       for (const mutate of during) mutate(); // in arrival order, which is Redis's order
       this.clockOffset = snap.now - Date.now();
       this.source = 'store';

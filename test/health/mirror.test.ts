@@ -184,7 +184,7 @@ test('a vote whose ttl passes becomes stale and the last known state holds', asy
   await waitFor('gz up on a fresh vote', () => m.isUp(SVC, 'gz'), 1500);
 });
 
-test('Redis killed: last state holds, store-down once; converges within 2 s of Redis being back, store-up', async (t) => {
+test('Redis killed: last state holds, store-down once; converges once Redis is back, store-up', async (t) => {
   const p = prefix();
   const writer = redisStore(p);
   const m = await startMirror(redisStore(p));
@@ -228,6 +228,34 @@ test('Redis killed: last state holds, store-down once; converges within 2 s of R
     stop = true;
     await prober;
   }
+});
+
+test('Redis back empty (restarted without persistence): the lost drains and pointers are reported once', async () => {
+  const p = prefix();
+  const writer = redisStore(p);
+  const m = await startMirror(redisStore(p));
+  const emptied: Array<{ drains: number; primaries: number }> = [];
+  m.on('store-emptied', (lost: { drains: number; primaries: number }) => emptied.push(lost));
+  await votes(writer, 'gz', true);
+  await writer.setDrain({ dc: 'bj', service: SVC, forMs: 600_000, reason: 'drill', by: 'test' });
+  await writer.setPrimary({ service: DB, dc: 'gz', epoch: 0, by: 'test', reason: 'drill' });
+  await waitFor('drain and pointer mirrored', () => !m.isUp(SVC, 'bj') && m.primary(DB) === 'gz', 3000);
+  // An operator's undrain while connected is not a loss.
+  await writer.clearDrain(SVC, 'bj');
+  await waitFor('undrain mirrored', () => m.isUp(SVC, 'bj'), 3000);
+  await writer.setDrain({ dc: 'bj', service: SVC, forMs: 600_000, reason: 'drill', by: 'test' });
+  await waitFor('drained again', () => !m.isUp(SVC, 'bj'), 3000);
+  assert.deepEqual(emptied, []);
+
+  await redis.kill();
+  await redis.restart(); // --save '' --appendonly no: comes back empty
+  await waitFor('store-emptied', () => emptied.length > 0, 15_000);
+  assert.deepEqual(emptied, [{ drains: 1, primaries: 1 }]);
+  // Adopted, as every other server will: the drain and the pointer are gone.
+  assert.equal(m.isUp(SVC, 'bj'), true);
+  assert.equal(m.primary(DB), null);
+  await m.resync();
+  assert.equal(emptied.length, 1, 'said once, not at every resync');
 });
 
 test('Redis frozen (SIGSTOP): isUp never waits on it; converges after the thaw', async (t) => {
