@@ -7,6 +7,7 @@ import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { freePort } from '../helpers/redis';
 import { sleep } from '../helpers/wait';
 import { parseAnswer, type Answer, type QueryKind, type TrafficReport, type Validator } from '../load/traffic';
+import { stopChild } from '../helpers/process';
 
 // The pieces every drill uses: real geosteer processes (spawned from dist),
 // the drill map, the query mix with its expected answers, and the shared
@@ -158,12 +159,8 @@ export class Proc {
   }
 
   /** SIGTERM, then SIGKILL after 3 s. */
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await this.exited;
-    clearTimeout(t);
+  stop(): Promise<void> {
+    return stopChild(this.proc, this.exited);
   }
 }
 

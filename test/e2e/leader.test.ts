@@ -9,6 +9,7 @@ import { redisAvailable, TestRedis } from '../helpers/redis';
 import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers/server';
 import { sleep, until } from '../helpers/wait';
 import { Endpoint } from '../helpers/endpoint';
+import { stopChild } from '../helpers/process';
 
 // Primary failover end to end: a `policy: primary` service, real HTTP
 // endpoints, real Redis, the leader lease between real `geosteer probe`
@@ -95,12 +96,9 @@ class Child {
     return this.lines.some((l) => msg.test(l));
   }
 
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await this.exited;
-    clearTimeout(t);
+  /** SIGTERM, then SIGKILL after 3 s. */
+  stop(): Promise<void> {
+    return stopChild(this.proc, this.exited);
   }
 }
 
