@@ -78,20 +78,12 @@ export function udpLimit(q: Query): number {
  */
 export function buildResponse(q: Query, a: PreparedAnswer, limit: number, nsid: Buffer | null = null): Buffer {
   const qlen = q.questionEnd - 12;
-  let opt = optLength(q, true, nsid);
+  const opt = optLength(q, true, nsid);
   let use: PreparedAnswer | null = a;
   while (use && 12 + qlen + use.body.length + opt > limit) use = use.minimal;
   if (!use) {
     // The TC reply must fit too; a long question plus a long id at 512 bytes may not.
-    if (nsid && 12 + qlen + opt > limit) {
-      nsid = null;
-      opt = optLength(q, true, null);
-    }
-    const out = Buffer.allocUnsafe(12 + qlen + opt);
-    writeHeader(out, q, a.rcode, a.aa, true, 0, 0, q.edns ? 1 : 0);
-    q.buf.copy(out, 12, 12, q.questionEnd);
-    if (q.edns) writeOpt(out, 12 + qlen, q, a.rcode, true, nsid);
-    return out;
+    return buildTruncated(q, a.rcode, a.aa, nsid && 12 + qlen + opt > limit ? null : nsid);
   }
   const out = Buffer.allocUnsafe(12 + qlen + use.body.length + opt);
   writeHeader(out, q, use.rcode, use.aa, false, use.an, use.ns, use.ar + (q.edns ? 1 : 0));
@@ -108,11 +100,23 @@ export function buildResponse(q: Query, a: PreparedAnswer, limit: number, nsid: 
  * NSID when given (see buildResponse).
  */
 export function buildError(q: Query, rcode: number, nsid: Buffer | null = null): Buffer {
+  return emptyReply(q, rcode, false, false, nsid);
+}
+
+/**
+ * The same, empty with TC=1: "ask again over TCP". For a reply that does not
+ * fit, and for one the rate limiter slips (`aa` as the full answer would have).
+ */
+export function buildTruncated(q: Query, rcode: number, aa: boolean, nsid: Buffer | null = null): Buffer {
+  return emptyReply(q, rcode, aa, true, nsid);
+}
+
+function emptyReply(q: Query, rcode: number, aa: boolean, tc: boolean, nsid: Buffer | null): Buffer {
   const qlen = q.hasQuestion ? q.questionEnd - 12 : 0;
   const withEcs = rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS;
   const opt = optLength(q, withEcs, nsid);
   const out = Buffer.allocUnsafe(12 + qlen + opt);
-  writeHeader(out, q, rcode, false, false, 0, 0, q.edns ? 1 : 0);
+  writeHeader(out, q, rcode, aa, tc, 0, 0, q.edns ? 1 : 0);
   if (qlen) q.buf.copy(out, 12, 12, q.questionEnd);
   if (q.edns) {
     if (!withEcs) q.scope = 0;
@@ -120,4 +124,3 @@ export function buildError(q: Query, rcode: number, nsid: Buffer | null = null):
   }
   return out;
 }
-

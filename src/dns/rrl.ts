@@ -1,3 +1,4 @@
+import { cidrContains } from '../common/ip';
 import type { Query } from './wire';
 
 /**
@@ -66,10 +67,10 @@ export class RateLimiter {
   private stamps: Float64Array;
   private slipCount = 0;
   private readonly seed = (Math.random() * 0x7fffffff) | 0;
-  /** Scratch for the client address: 8 16-bit groups (IPv4 in the first two). */
+  /** Scratch for the client address: 8 16-bit groups (IPv4 in the first two), then as bytes. */
   private readonly groups = new Uint16Array(8);
-  private exempt4: Int32Array = new Int32Array(0); // (base, mask) pairs
-  private exempt6: ReadonlyArray<{ groups: Uint16Array; prefix: number }> = [];
+  private readonly v4 = new Uint8Array(4);
+  private readonly v6 = new Uint8Array(16);
   private lastClient = '';
   private lastPrefix = EXEMPT;
 
@@ -83,10 +84,6 @@ export class RateLimiter {
     this.configure(config);
   }
 
-  get config(): RrlConfig {
-    return this.cfg;
-  }
-
   /** Applies a new configuration (map reload). Buckets survive unless the table size changes. */
   configure(config: RrlConfig): void {
     let size = 1;
@@ -98,20 +95,6 @@ export class RateLimiter {
       this.mask = size - 1;
     }
     this.cfg = config;
-    const e4: number[] = [];
-    const e6: Array<{ groups: Uint16Array; prefix: number }> = [];
-    for (const c of config.exempt) {
-      if (c.bytes.length === 4) {
-        const m = c.prefix === 0 ? 0 : (~0 << (32 - c.prefix)) | 0;
-        e4.push(((c.bytes[0] << 24) | (c.bytes[1] << 16) | (c.bytes[2] << 8) | c.bytes[3]) & m, m);
-      } else {
-        const g = new Uint16Array(8);
-        for (let i = 0; i < 8; i++) g[i] = (c.bytes[2 * i] << 8) | c.bytes[2 * i + 1];
-        e6.push({ groups: g, prefix: c.prefix });
-      }
-    }
-    this.exempt4 = Int32Array.from(e4);
-    this.exempt6 = e6;
     this.lastClient = ''; // prefixes and exemptions may have changed
   }
 
@@ -174,39 +157,28 @@ export class RateLimiter {
   private prefixKey(client: string): number {
     const cfg = this.cfg;
     const g = this.groups;
-    let h: number;
+    let bytes: Uint8Array;
+    let prefix: number;
     if (client.indexOf(':') < 0) {
       if (!parseIpv4(client, g)) return EXEMPT;
-      const a = ((g[0] << 16) | g[1]) | 0;
-      if (this.isExempt4(a)) return EXEMPT;
-      const p = cfg.ipv4Prefix;
-      h = mix(this.seed ^ 4, p === 0 ? 0 : a & ((~0 << (32 - p)) | 0));
+      bytes = this.v4;
+      prefix = cfg.ipv4Prefix;
     } else {
-      if (!parseIpv6(client, g) || this.isExempt6(g)) return EXEMPT;
-      h = this.seed ^ 6;
-      let left = cfg.ipv6Prefix;
-      for (let i = 0; i < 8 && left > 0; i++, left -= 16) h = mix(h, left >= 16 ? g[i] : g[i] & (0xffff << (16 - left)));
+      if (!parseIpv6(client, g)) return EXEMPT;
+      bytes = this.v6;
+      prefix = cfg.ipv6Prefix;
     }
+    for (let i = 0; i < bytes.length; i += 2) {
+      bytes[i] = g[i >> 1] >> 8;
+      bytes[i + 1] = g[i >> 1] & 0xff;
+    }
+    for (const net of cfg.exempt) if (cidrContains(net, bytes)) return EXEMPT;
+    let h = mix(this.seed, bytes.length);
+    const full = prefix >> 3;
+    for (let i = 0; i < full; i++) h = mix(h, bytes[i]);
+    if (prefix & 7) h = mix(h, bytes[full] & (0xff << (8 - (prefix & 7))));
     // EXEMPT is reserved; nudge the one real key that could hash to it.
     return h === EXEMPT ? h + 1 : h;
-  }
-
-  private isExempt4(a: number): boolean {
-    const e = this.exempt4;
-    for (let i = 0; i < e.length; i += 2) if ((a & e[i + 1]) === e[i]) return true;
-    return false;
-  }
-
-  private isExempt6(g: Uint16Array): boolean {
-    outer: for (const e of this.exempt6) {
-      let left = e.prefix;
-      for (let i = 0; i < 8 && left > 0; i++, left -= 16) {
-        const m = left >= 16 ? 0xffff : (0xffff << (16 - left)) & 0xffff;
-        if ((g[i] & m) !== (e.groups[i] & m)) continue outer;
-      }
-      return true;
-    }
-    return false;
   }
 }
 

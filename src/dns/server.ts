@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dg
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { PreparedAnswer, QueryResolver } from './answer';
 import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAddress } from './options';
-import { buildError, buildResponse, udpLimit } from './respond';
+import { buildError, buildResponse, buildTruncated, udpLimit } from './respond';
 import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
 import { DnsStats } from './stats';
 import { ParseResult, parseQuery, Query, QTYPE_AXFR, QTYPE_IXFR, RCODE } from './wire';
@@ -127,10 +127,8 @@ export class DnsServer {
     if (act === RrlAction.Drop) return null; // counted by the limiter, not as an answer
     let out: Buffer;
     try {
-      if (act === RrlAction.Slip) {
-        out = buildError(q, rcode, nsid);
-        out[2] |= 0x02 | (answer?.aa ? 0x04 : 0); // TC: "ask me over TCP"
-      } else if (answer !== null) {
+      if (act === RrlAction.Slip) out = buildTruncated(q, rcode, answer?.aa ?? false, nsid);
+      else if (answer !== null) {
         out = buildResponse(q, answer, tcp ? 65535 : udpLimit(q), nsid);
         if (out[2] & 0x02) stats.truncated++;
       } else out = buildError(q, rcode, nsid);

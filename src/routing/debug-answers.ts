@@ -1,4 +1,4 @@
-import { parseIp, unmapIpv4, type Cidr, type IpBytes } from '../common/ip';
+import { cidrContains, parseIp, unmapIpv4, type Cidr, type IpBytes } from '../common/ip';
 import { inZone, type MapConfig, type ZoneConfig } from '../config';
 import { QTYPE_ANY, RCODE, type PreparedAnswer, type Query } from '../dns';
 import type { HealthView } from '../health';
@@ -29,16 +29,7 @@ export const REFUSED: PreparedAnswer = { rcode: RCODE.REFUSED, aa: false, an: 0,
 /** True when `address` (IPv4-mapped IPv6 counts as IPv4) lies in one of the networks. */
 export function aclAllows(acl: readonly Cidr[], address: IpBytes): boolean {
   const a = unmapIpv4(address) ?? address;
-  for (const net of acl) {
-    if (net.bytes.length !== a.length) continue;
-    const full = net.prefix >> 3;
-    let ok = true;
-    for (let i = 0; i < full && ok; i++) ok = net.bytes[i] === a[i];
-    const rem = net.prefix & 7;
-    if (ok && rem) ok = ((net.bytes[full] ^ a[full]) & (0xff << (8 - rem)) & 0xff) === 0;
-    if (ok) return true;
-  }
-  return false;
+  return acl.some((net) => cidrContains(net, a));
 }
 
 /** `text` as TXT character-strings: at most 255 bytes each (RFC 1035 3.3.14). */
@@ -157,7 +148,8 @@ export class DebugAnswers {
   }
 }
 
-function allowed(acl: readonly Cidr[], client: string): boolean {
+/** Whether the packet's source address text is inside `acl` (IPv4-mapped sources count as IPv4). */
+export function allowed(acl: readonly Cidr[], client: string): boolean {
   const a = parseIp(client);
   return a !== null && aclAllows(acl, a);
 }

@@ -3,7 +3,7 @@ import type { MapConfig } from '../config';
 import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type QueryResolver, type RrlConfig } from '../dns';
 import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
-import { aclAllows, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
+import { allowed, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
 
@@ -112,9 +112,7 @@ export class Router implements QueryResolver {
     if (q.qclass !== CLASS_IN) return null;
     const t = this.transfers.get(q.qname);
     if (t === undefined) return null;
-    // The same check as the debugging names' ACLs (IPv4-mapped sources count as IPv4).
-    const address = parseIp(client);
-    return address !== null && aclAllows(t.acl, address) ? t.messages : null;
+    return allowed(t.acl, client) ? t.messages : null;
   }
 
   /**
