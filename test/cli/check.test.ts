@@ -1,27 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runCliSync, showRun as show, type CliRun } from '../helpers/cli';
 
 // Tests run from dist/test/cli/: the compiled CLI is dist/src/cli/main.js, the repository root three levels up.
-const MAIN = resolve(__dirname, '../../src/cli/main.js');
 const ROOT = resolve(__dirname, '../../..');
 const SAMPLE_PATH = join(ROOT, 'geodata/map.yaml');
 const SAMPLE = readFileSync(SAMPLE_PATH, 'utf8');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Run {
-  const res = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(res.error, undefined, `spawn failed: ${String(res.error)}`);
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
+const cli = (...args: string[]): CliRun => runCliSync(args);
 
 function edit(find: string, replace: string, text = SAMPLE): string {
   const at = text.indexOf(find);
@@ -44,7 +33,6 @@ function posOf(text: string, needle: string): string {
   return `${before.split('\n').length}:${at - before.lastIndexOf('\n')}`;
 }
 
-const show = (r: Run): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 test('check on the sample map: exit 0, OK, the region table and the service table', () => {
   const r = cli('check', SAMPLE_PATH);

@@ -1,19 +1,19 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Endpoint } from '../helpers/endpoint';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { freePort } from '../helpers/redis';
 import { sleep } from '../helpers/wait';
 import { parseAnswer, type Answer, type QueryKind, type TrafficReport, type Validator } from '../load/traffic';
 import { stopChild } from '../helpers/process';
+import { CLI, runCli, type CliRun } from '../helpers/cli';
 
 // The pieces every drill uses: real geosteer processes (spawned from dist),
 // the drill map, the query mix with its expected answers, and the shared
 // table read back through `geosteer status --json`.
 
-const CLI = resolve(__dirname, '../../src/cli/main.js');
 
 /** Addresses of the drill map (the sample map's). */
 export const ADDR = {
@@ -202,13 +202,7 @@ export function startProbe(id: string, redisArgs: string[], map: string): Proc {
 }
 
 /** Runs a geosteer command to completion (killed after `timeoutMs`). */
-export function cli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_URL: '', LOG_LEVEL: 'silent' }, timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) =>
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+export const cli = (args: string[], timeoutMs = 15_000): Promise<CliRun> => runCli(args, { timeoutMs });
 
 /** One query, one reply (null on timeout). */
 export async function answer(port: number, k: QueryKind): Promise<Answer | null> {

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { dig } from '../helpers/dig';
 import { freePort, redisAvailable, TestRedis } from '../helpers/redis';
 import { writeTemp } from '../helpers/server';
 import { until } from '../helpers/wait';
+import { CLI, runCli, type CliRun } from '../helpers/cli';
 
 // Operator drains through the real CLI against a real Redis, honoured by two
 // separate `geosteer serve` processes sharing the table.
 
-const CLI = resolve(__dirname, '../../src/cli/main.js');
 const SVC = 'www.example.com';
 const GD = '183.6.0.0/24'; // south: [gz, bj, sg]
 const GZ = '192.0.2.10';
@@ -21,31 +21,8 @@ const PREFIX = 'dr:';
 const skip = redisAvailable() ? false : 'redis-server not installed';
 
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the compiled CLI to completion; REDIS_URL is cleared so only --redis counts. */
-function cli(args: string[], timeoutMs = 10_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'silent' };
-    delete env.REDIS_URL;
-    delete env.REDIS_SENTINELS;
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs the compiled CLI to completion; no Redis from the environment, so only --redis counts. */
+const cli = (args: string[], timeoutMs?: number): Promise<CliRun> => runCli(args, { timeoutMs });
 
 /** One `geosteer serve` child process on its own port and state file. */
 class ServeProcess {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { RedisStore, type PrimaryPointer } from '../../src/health';
 import { dig } from '../helpers/dig';
@@ -10,12 +9,12 @@ import { DEFAULT_MAP, startServer, writeTemp, type TestServer } from '../helpers
 import { sleep, until } from '../helpers/wait';
 import { Endpoint } from '../helpers/endpoint';
 import { stopChild } from '../helpers/process';
+import { CLI, runCli, type CliRun } from '../helpers/cli';
 
 // Primary failover end to end: a `policy: primary` service, real HTTP
 // endpoints, real Redis, the leader lease between real `geosteer probe`
 // processes, and the fencing that stops a stale leader.
 
-const CLI = resolve(__dirname, '../../src/cli/main.js');
 const DB = 'db.example.com';
 const ADDR = { gz: '192.0.2.20', bj: '198.51.100.20', sg: '203.0.113.20' };
 const REGIONS = { south: '183.6.0.0/24', north: '202.96.0.0/24', overseas: '8.8.8.0/24' };
@@ -49,28 +48,8 @@ function primaryMap(ports: { gz: number; bj: number; sg: number }): string {
 `;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the compiled CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 10_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], timeoutMs?: number): Promise<CliRun> => runCli(args, { timeoutMs });
 
 /** A long-running child (geosteer probe) whose stdout JSON log lines are kept. */
 class Child {

@@ -1,23 +1,24 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { inspect } from 'node:util';
 import { describeRedis, RedisConfigError, redisOptionsFrom, RedisStore, type RedisConnectionOptions, type Vote } from '../../src/health';
 import { dig } from '../helpers/dig';
 import { freePort, makeTestTls, redisAvailable, TestRedis, type TestTlsFiles } from '../helpers/redis';
 import { until } from '../helpers/wait';
+import { CLI, runCli, type CliRun } from '../helpers/cli';
+import { stopChild } from '../helpers/process';
 
 // Redis AUTH (requirepass, ACL users) and TLS against real redis-servers, with
 // a throwaway CA made by the openssl CLI. Every secret is random, so finding
 // one in any output (logs, errors, `status`, /api/status, /metrics) is a leak.
 
 const skip = !redisAvailable() ? 'redis-server not installed' : spawnSync('openssl', ['version']).status !== 0 ? 'openssl not installed' : false;
-const CLI = resolve(__dirname, '../../src/cli/main.js');
 const secret = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`;
 const PW = secret('default-pw');
 const ACL_PW = secret('acl-pw');
@@ -101,20 +102,9 @@ async function refusal(o: RedisConnectionOptions): Promise<{ ready: Error; down:
   }
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The compiled CLI with exactly `env` (plus PATH): nothing of the test's environment leaks in. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
-      done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> =>
+  runCli(args, { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env }, timeoutMs: 20_000 });
 
 /** `geosteer serve` (one worker, debug logs) with every byte it prints kept. */
 async function serveProcess(redisArgs: string[], env: NodeJS.ProcessEnv): Promise<{ dns: number; admin: number; output: () => string; stop: () => Promise<string> }> {
@@ -126,12 +116,7 @@ async function serveProcess(redisArgs: string[], env: NodeJS.ProcessEnv): Promis
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<string> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(child, exited, 5000);
     return out;
   };
   cleanups.push(stop);
