@@ -54,6 +54,24 @@ describe('escaped dots from dig', () => {
   });
 });
 
+describe('debugging names compare labels too', () => {
+  test('_explain\\.www.example.com is an ordinary (missing) name, not an explanation', async () => {
+    const real = await dig(s.port, ['_explain.www.example.com.', 'TXT']);
+    assert.equal(real.status, 'NOERROR');
+    assert.ok(real.answer.length > 0);
+    const r = await dig(s.port, ['_explain\\.www.example.com.', 'TXT']);
+    assert.equal(r.status, 'NXDOMAIN');
+    assert.deepEqual(r.answer, []);
+  });
+
+  test('CHAOS id\\.server is not id.server', async () => {
+    const real = await dig(s.port, ['id.server.', 'CH', 'TXT']);
+    assert.equal(real.status, 'NOERROR');
+    assert.equal(real.answer.length, 1);
+    assert.equal((await dig(s.port, ['id\\.server.', 'CH', 'TXT'])).status, 'REFUSED');
+  });
+});
+
 // ---- the property test -------------------------------------------------
 
 /** What the sample map (geodata/map.yaml) holds in example.com, as label lists. */
