@@ -2,7 +2,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, formatIssue } from '../common/errors';
 import { loadMapFile, MapWatcher, type MapConfig } from '../config';
-import { statusRoutes, statusSourceFrom, type StatusSource } from '../observability/status-page';
+import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
 import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type PairStatus, type RedisConnectionOptions } from '../health';
@@ -129,13 +129,6 @@ export function logProbes(log: Logger, prober: Prober | null, leader: PrimaryLea
 }
 
 /** Counts for the operator: map reloads applied and refused. */
-export interface ReloadStats {
-  ok: number;
-  failed: number;
-  lastError: string | null;
-  lastAt: number;
-}
-
 /** Everything built from one map version; a reload builds the next and swaps it in. */
 interface Generation {
   map: MapConfig;

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Node } from 'yaml';
 import type { Quorum } from '../health/verdict';
-import { DEFAULT_CHECK_TIMING, type CheckConfig, type CheckType } from '../probe/options';
+import { DEFAULT_CHECK_TIMING, type CheckConfig, type CheckType } from './check-config';
 import { parseDuration, parseDurationMs } from './duration';
 import { join, type YamlReader } from './yaml-reader';
 

@@ -17,3 +17,12 @@ export type { RData, RecordType, ZoneRecord } from './records';
 export { parseZoneText } from './zone-file';
 export { MapWatcher, type MapWatcherOptions } from './map-watcher';
 export { DEFAULT_ALERTS_CONFIG, type AlertsConfig } from './alerts-config';
+export {
+  DEFAULT_CHECK_TIMING,
+  type CheckConfig,
+  type CheckTimingConfig,
+  type CheckType,
+  type DnsCheckConfig,
+  type HttpCheckConfig,
+  type TcpCheckConfig,
+} from './check-config';

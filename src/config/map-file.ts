@@ -11,7 +11,7 @@ import type { ZoneRecord } from './records';
 import { join, YamlReader } from './yaml-reader';
 import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
-import type { CheckConfig } from '../probe/options';
+import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
 import { DEFAULT_RRL_CONFIG, parseRrlBlock } from './rrl-config';
 import type { RrlConfig } from '../dns';

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { ReloadStats, RunningServer } from '../cli/serve';
 import { parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
 import type { Drain, HealthMirror, PairStatus } from '../health';
@@ -31,7 +30,29 @@ export interface StatusEvent {
   text: string;
 }
 
-/** What the status page reads; built from a RunningServer, the map and router follow reloads. */
+/** Map reload counters, kept by whoever watches the map file (serve). */
+export interface ReloadStats {
+  ok: number;
+  failed: number;
+  lastError: string | null;
+  lastAt: number;
+}
+
+/**
+ * The running server as the page sees it. Observability owns this small
+ * interface and serve's RunningServer satisfies it, so the page never imports
+ * cli (imports point one way: cli -> observability). `map` and `router` are
+ * read on every use because a reload swaps them.
+ */
+export interface StatusServer {
+  readonly map: MapConfig;
+  readonly router: Router;
+  readonly mirror: HealthMirror;
+  readonly store: { readonly kind: string };
+  readonly reloads: ReloadStats;
+}
+
+/** What the status page reads; built from a StatusServer, the map and router follow reloads. */
 export interface StatusSource {
   readonly map: MapConfig;
   readonly router: Router;
@@ -65,7 +86,7 @@ const drainWho = (d: Pick<Drain, 'service' | 'dc'>): string => `${d.dc} for ${d.
  * drains set and lifted, primary moves, store outages, and map reloads (read
  * off the reload counters, whose `lastAt` dates them).
  */
-export function statusSourceFrom(running: RunningServer): StatusSource {
+export function statusSourceFrom(running: StatusServer): StatusSource {
   const ring = new EventRing(EVENT_RING);
   const mirror = running.mirror;
   const push = (kind: StatusEventKind, text: string, service: string | null = null, dc: string | null = null, at = Date.now()): void =>

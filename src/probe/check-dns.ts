@@ -2,7 +2,8 @@ import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { CheckOutcome, CheckResult, DnsCheckConfig } from './options';
+import type { DnsCheckConfig } from '../config';
+import type { CheckOutcome, CheckResult } from './options';
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 

@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { CheckOutcome, CheckResult, HttpCheckConfig } from './options';
+import type { HttpCheckConfig } from '../config';
+import type { CheckOutcome, CheckResult } from './options';
 
 /** Most of the body we read when looking for cfg.bodyContains; the rest is never downloaded. */
 export const BODY_CAP = 64 * 1024;

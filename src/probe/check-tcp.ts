@@ -1,6 +1,7 @@
 import { connect, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { CheckOutcome, CheckResult, TcpCheckConfig } from './options';
+import type { TcpCheckConfig } from '../config';
+import type { CheckOutcome, CheckResult } from './options';
 
 /** Connects to address:port; success as soon as the handshake completes (the socket is then destroyed). */
 export function runTcpCheck(cfg: TcpCheckConfig, address: string, signal?: AbortSignal): Promise<CheckResult> {

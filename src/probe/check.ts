@@ -1,7 +1,8 @@
 import { runDnsCheck } from './check-dns';
 import { runHttpCheck } from './check-http';
 import { runTcpCheck } from './check-tcp';
-import type { CheckConfig, CheckResult } from './options';
+import type { CheckConfig } from '../config';
+import type { CheckResult } from './options';
 
 export { runDnsCheck, runHttpCheck, runTcpCheck };
 

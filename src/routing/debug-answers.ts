@@ -2,8 +2,7 @@ import { cidrContains, parseIp, unmapIpv4, type Cidr, type IpBytes } from '../co
 import { inZone, type MapConfig, type ZoneConfig } from '../config';
 import { QTYPE_ANY, RCODE, type PreparedAnswer, type Query } from '../dns';
 import type { HealthView } from '../health';
-import { explain, explanationLines } from './explain';
-import type { Router } from './router';
+import { explain, explanationLines, type Decider } from './explain';
 
 /**
  * The names operators ask with dig to tell servers apart and to see why a
@@ -122,7 +121,7 @@ export class DebugAnswers {
   }
 
   /** Class IN `_explain.NAME`: why this client (resolver address or ECS subnet) gets NAME's answer. */
-  explain(q: Query, client: string, router: Router, health: HealthView): PreparedAnswer {
+  explain(q: Query, client: string, router: Decider, health: HealthView): PreparedAnswer {
     q.scope = 0; // an explanation is for this client only: never cached for others
     if (!allowed(this.explainAcl, client)) return REFUSED;
     const target = q.qname.slice(EXPLAIN_PREFIX.length);

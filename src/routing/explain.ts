@@ -1,7 +1,21 @@
 import { formatIp, maskIp, unmapIpv4 } from '../common/ip';
-import type { GeoMatch } from '../geo';
+import type { MapConfig } from '../config';
+import type { Classification, GeoMatch } from '../geo';
 import type { HealthView } from '../health';
-import type { Router } from './router';
+import type { RoutingTables } from './tables';
+
+/**
+ * What an explanation reads from the router: the map, its tables and the
+ * same classification the query path uses. Router implements it; explain
+ * and the debug answers take this, so routing's imports point one way
+ * (router -> debug-answers -> explain, never back).
+ */
+export interface Decider {
+  readonly map: MapConfig;
+  readonly tables: RoutingTables;
+  explainAddress(address: Uint8Array): Classification;
+  locateAddress(address: Uint8Array): number;
+}
 
 /** Why a client gets the answer it gets: everything an operator asks when a user lands in the wrong place. */
 export interface Explanation {
@@ -39,7 +53,7 @@ function hasDetail(h: HealthView): h is HealthView & HealthDetail {
 }
 
 /** The service a name leads to: itself, or the end of its CNAME chain inside our zones. */
-export function serviceFor(router: Router, name: string): number {
+export function serviceFor(router: Decider, name: string): number {
   const map = router.map;
   let cur = name.toLowerCase().replace(/\.$/, '');
   for (let hop = 0; hop <= 8; hop++) {
@@ -61,7 +75,7 @@ export function serviceFor(router: Router, name: string): number {
  * `prefix` is given, else the resolver). Off the query path: it runs the full
  * MMDB lookup to name the rule and the GeoIP match.
  */
-export function explain(router: Router, health: HealthView, name: string, addr: Uint8Array, prefix: number | null): Explanation {
+export function explain(router: Decider, health: HealthView, name: string, addr: Uint8Array, prefix: number | null): Explanation {
   const map = router.map;
   const v4 = unmapIpv4(addr);
   const bare = v4 ?? addr;

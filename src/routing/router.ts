@@ -4,6 +4,7 @@ import { CLASS_CH, CLASS_IN, QTYPE_ANY, type PreparedAnswer, type Query, type Qu
 import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
 import { allowed, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
+import type { Decider } from './explain';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
 
@@ -15,7 +16,7 @@ const RESOLVER_CACHE_MAX = 100_000;
  * a service one GeoIP classification (cached) and one array read of the
  * health-derived choice. Build one Router per map version and swap it whole.
  */
-export class Router implements QueryResolver {
+export class Router implements QueryResolver, Decider {
   readonly map: MapConfig;
   readonly tables: RoutingTables;
   /** Zone apex -> prebuilt AXFR messages, for the zones with a `transfer:` list. */

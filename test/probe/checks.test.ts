@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { runCheck } from '../../src/probe/check';
-import type { DnsCheckConfig, HttpCheckConfig, TcpCheckConfig } from '../../src/probe/options';
+import type { DnsCheckConfig, HttpCheckConfig, TcpCheckConfig } from '../../src/config';
 
 const TIMING = { intervalMs: 5000, timeoutMs: 2000, fall: 3, rise: 2 };
 
