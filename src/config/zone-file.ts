@@ -24,7 +24,18 @@ export interface ZoneFileOptions {
   defaultTtl?: number;
   /** Added to every reported line number (text embedded in a YAML block scalar starts at some line). */
   lineOffset?: number;
+  /** Records accepted before parsing stops with an error at the next one: what is left of the zone's MAX_ZONE_RECORDS. @default MAX_ZONE_RECORDS */
+  maxRecords?: number;
 }
+
+/**
+ * Static records one zone may hold (inline and `file:` together). Every one
+ * is prebuilt at load; 100k already take seconds, and a limit turns a wrong
+ * `file:` (a log, a dump) into an error instead of a stalled reload.
+ */
+export const MAX_ZONE_RECORDS = 100_000;
+/** Errors reported from one zone text before the rest of it is skipped: past this it is rarely a zone file. */
+export const MAX_ZONE_ISSUES = 100;
 
 export interface ZoneFileResult {
   records: ZoneRecord[];
@@ -65,8 +76,12 @@ function isSpace(ch: string): boolean {
   return ch === ' ' || ch === '\t' || ch === '\r';
 }
 
-/** Splits the text into entries of tokens, dropping comments and joining parenthesised lines. */
-function tokenize(text: string, report: Report): Entry[] {
+/**
+ * Splits the text into entries of tokens, dropping comments and joining
+ * parenthesised lines. A generator, so a caller that stops early (too many
+ * records or errors) does not tokenize the rest of a large file.
+ */
+function* tokenize(text: string, report: Report): Generator<Entry> {
   const entries: Entry[] = [];
   const n = text.length;
   // Skip a UTF-8 BOM left by some editors so it does not become part of the first owner.
@@ -94,7 +109,10 @@ function tokenize(text: string, report: Report): Entry[] {
     const ch = text[i];
     const col = i - lineStart + 1;
     if (ch === '\n') {
-      if (depth === 0) finish();
+      if (depth === 0) {
+        finish();
+        if (entries.length) yield entries.pop() as Entry;
+      }
       line++;
       i++;
       lineStart = i;
@@ -155,7 +173,7 @@ function tokenize(text: string, report: Report): Entry[] {
     cur.broken = true;
   }
   finish();
-  return entries;
+  if (entries.length) yield entries.pop() as Entry;
 }
 
 /** Decodes `\X` and `\DDD` escapes into bytes (other text is UTF-8). Returns an error message on failure. */
@@ -208,9 +226,9 @@ class ZoneParser {
   private zoneTtl: number | undefined;
   /** Owner of the previous record: undefined = none yet, null = it was invalid (already reported). */
   private lastOwner: string | null | undefined;
-  private readonly file: string;
+  readonly file: string;
   private readonly defaultTtl: number;
-  private readonly lineOffset: number;
+  readonly lineOffset: number;
 
   constructor(options: ZoneFileOptions) {
     this.file = options.file;
@@ -497,8 +515,26 @@ class ZoneParser {
  */
 export function parseZoneText(text: string, options: ZoneFileOptions): ZoneFileResult {
   const parser = new ZoneParser(options);
-  for (const entry of tokenize(text, parser.report)) parser.entry(entry);
-  // Tokenizer problems are found in a first pass; sort (stably) so issues read top to bottom.
+  const maxRecords = options.maxRecords ?? MAX_ZONE_RECORDS;
+  /** Why parsing stopped early; reported after the issues found up to there. */
+  let stopped: ConfigIssue | null = null;
+  const stop = (line: number, message: string): void => {
+    stopped = { file: parser.file, line: line + parser.lineOffset, col: 1, path: '', message };
+  };
+  for (const entry of tokenize(text, parser.report)) {
+    parser.entry(entry);
+    if (parser.records.length > maxRecords) {
+      parser.records.pop();
+      stop(entry.line, `more than ${MAX_ZONE_RECORDS} records in the zone ("records:" and "file:" together), the limit; the rest is not read`);
+      break;
+    }
+    if (parser.issues.length >= MAX_ZONE_ISSUES) {
+      stop(entry.line, `${parser.issues.length} errors so far; the rest is not read (is this a zone file?)`);
+      break;
+    }
+  }
+  // The tokenizer reports a line's problems before the parser sees it; sort (stably) so issues read top to bottom.
   const issues = [...parser.issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  if (stopped) issues.push(stopped);
   return { records: parser.records, issues };
 }
