@@ -590,8 +590,9 @@ function parseZone(
   if (ns.length === 0 && !nsReported) r.error(nsNode ?? keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
 
   const records: ZoneRecord[] = [];
-  const addText = (text: string, file: string, lineOffset: number, colOffset = 0): void => {
-    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: MAX_ZONE_RECORDS - records.length });
+  // A `file:` may name the wrong file by mistake: its errors give line and reason, never its text.
+  const addText = (text: string, file: string, lineOffset: number, colOffset: number, quoteContent: boolean): void => {
+    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: MAX_ZONE_RECORDS - records.length, quoteContent });
     for (const i of res.issues) r.issues.push({ ...i, col: i.col + colOffset, path: i.path || path });
     // One by one: spreading 100k+ records as arguments overflows the stack.
     for (const rec of res.records) records.push(rec);
@@ -609,7 +610,7 @@ function parseZone(
         const src = k < 0 ? undefined : source.split('\n')[line + k]?.replace(/\r$/, '');
         if (src !== undefined) indent = Math.max(0, src.length - content[k].length);
       }
-      addText(recordsNode.value, r.file, block ? line : line - 1, indent);
+      addText(recordsNode.value, r.file, block ? line : line - 1, indent, true);
     } else r.error(recordsNode, join(path, 'records'), 'expected zone-file text (use "records: |" and one record per line)');
   }
   if (fileNode) {
@@ -628,7 +629,7 @@ function parseZone(
       }
       if (text !== null) {
         hash.update(text);
-        addText(text, full, 0);
+        addText(text, full, 0, 0, false);
       }
     }
   }

@@ -774,7 +774,8 @@ describe('zones', () => {
       line: want.line,
       col: want.col,
       path: 'zones.example.com',
-      message: '"192.0.2.999" is not a valid IPv4 address',
+      // A file: zone file's text is never quoted (it could be the wrong file); line and column point at it.
+      message: 'the address is not a valid IPv4 address',
     });
   });
 
@@ -1154,4 +1155,46 @@ test('a zone file over 32 MiB is refused before it is read', () => {
   assert.equal(issues.length, 1);
   assert.equal(issues[0].path, 'zones.example.com.file');
   assert.match(issues[0].message, /is 33554433 bytes; the limit is 33554432 \(32 MiB\)/);
+});
+
+// ---------------------------------------------------------------- what errors quote of a zone file
+
+const SHADOW_SECRET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const SHADOW = `root:$6$${SHADOW_SECRET}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`;
+
+test('file: naming /etc/shadow by mistake: errors give each line and the reason, and none of its content', () => {
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: shadow\n    records: |'), shadow: SHADOW });
+  const issues = loadIssues(path);
+  const shadowPath = join(path, '..', 'shadow');
+  assert.deepEqual(
+    issues.map((i) => [i.file, i.line, i.message]),
+    [
+      [shadowPath, 1, 'owner name contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"'],
+      [shadowPath, 1, 'missing record type'],
+      [shadowPath, 2, 'owner name contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"'],
+      [shadowPath, 2, 'missing record type'],
+    ],
+  );
+  const all = issues.map(formatIssue).join('\n');
+  for (const secret of ['root', '$6$', 'abcdefgh', '19000', 'daemon']) assert.ok(!all.replace(shadowPath, '').includes(secret), `"${secret}" leaked:\n${all}`);
+});
+
+test('file: zone errors quote nothing, whatever the mistake', () => {
+  const zone = ['hunter2 A', 'pw 300 IN TXT', 'key IN S3CR3T-VALUE', 'host A 10.0.0.999', 'host2 A 2001:db8::1', 'mx MX 10 mail extra-secret'].join('\n');
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: z.zone\n    records: |'), 'z.zone': zone });
+  const all = loadIssues(path).map((i) => i.message).join('\n');
+  assert.match(all, /unsupported record type \(supported/);
+  assert.match(all, /the address is not a valid IPv4 address/);
+  assert.match(all, /the address is an IPv6 address; use an AAAA record/);
+  assert.match(all, /unexpected text after MX data/);
+  for (const secret of ['S3CR3T', '10.0.0.999', 'extra-secret', '2001:db8']) assert.ok(!all.includes(secret), `"${secret}" leaked:\n${all}`);
+});
+
+test('inline records: errors quote at most 20 characters of the text, with control characters escaped', () => {
+  const long = `root:$6$${SHADOW_SECRET}:19000`;
+  const issues = issuesOf(addRecords(`${long} A 192.0.2.1`, 'bell\x07ring A 192.0.2.2'));
+  const messages = issues.map((i) => i.message);
+  assert.ok(messages.includes(`owner name "${long.slice(0, 20)}..." contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"`), messages.join('\n'));
+  assert.ok(messages.includes('owner name "bell\\x07ring" contains "\\x07"; labels may only use ASCII letters, digits, "-", "_" and "*"'), messages.join('\n'));
+  assert.ok(!messages.join('\n').includes(SHADOW_SECRET.slice(10)), 'no more than the excerpt');
 });
