@@ -42,7 +42,7 @@ function load(file: string, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[]
   } catch (e) {
     if (e instanceof ConfigError) {
       err(e.message);
-      issues.push(...e.issues);
+      for (const i of e.issues) issues.push(i);
       return null;
     }
     throw e;

@@ -27,7 +27,7 @@ export async function runPrimary(
   embedded: boolean,
   proberId: string | undefined,
   log: Logger,
-  admin: { listen: string | null; optional: boolean } = { listen: null, optional: true },
+  admin: { listen: string | null; optional: boolean; hosts?: readonly string[] } = { listen: null, optional: true },
 ): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   let stopping = false;
@@ -79,6 +79,7 @@ export async function runPrimary(
   const adminHttp = await startAdmin({
     listen: admin.listen,
     optional: admin.optional,
+    hosts: admin.hosts,
     log,
     routes: [metricsRoute(metrics), ...healthRoutes(notReady), proxy('/'), proxy('/api/status'), proxy('/api/explain')],
   });

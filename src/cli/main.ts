@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, GeosteerError } from '../common/errors';
-import { collectProcessMetrics, createLogger, globalRegistry, metricsListenFrom, reportToClusterPrimary, type Logger } from '../observability';
+import { adminHostsFrom, collectProcessMetrics, createLogger, globalRegistry, metricsListenFrom, reportToClusterPrimary, type Logger } from '../observability';
 import { loadMapFile } from '../config';
 import { IpcStore } from '../health';
 import { checkCommand } from './check';
@@ -22,10 +22,11 @@ const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
 const USAGE = `usage:
   geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
-                 [--metrics-listen HOST:PORT|off] [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]
+                 [--metrics-listen HOST:PORT|off] [--admin-host NAME]... [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]
         run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, one worker per CPU;
         without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz on
-        127.0.0.1:9253 by default; LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
+        127.0.0.1:9253 by default, for Host: an IP, localhost or an --admin-host NAME;
+        LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
         --query-log-sample N logs one query in N
   geosteer check FILE [--against OLD] [--json]
         validate a map file and print its routing table; with --against, what changes from OLD
@@ -33,7 +34,7 @@ const USAGE = `usage:
   geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]
         the full decision for a client offline (map and its GeoIP DB, every datacenter up);
         NAME defaults to every service; --subnet: as an ECS subnet of that length
-  geosteer probe [--config FILE] [--id ID] [--lease 10s] [--metrics-listen HOST:PORT|off] REDIS
+  geosteer probe [--config FILE] [--id ID] [--lease 10s] [--metrics-listen HOST:PORT|off] [--admin-host NAME]... REDIS
         run the map's health checks and vote in the shared table (/metrics on 127.0.0.1:9254)
   geosteer drain DC [--service NAME] --for DURATION --reason TEXT REDIS
   geosteer undrain DC [--service NAME] REDIS
@@ -56,6 +57,7 @@ async function serveCommand(rest: string[]): Promise<number> {
       'state-file': { type: 'string' },
       workers: { type: 'string', short: 'w' },
       'metrics-listen': { type: 'string' },
+      'admin-host': { type: 'string', multiple: true },
       'log-level': { type: 'string' },
       'query-log-sample': { type: 'string' },
       ...DNS_ARGS,
@@ -67,6 +69,8 @@ async function serveCommand(rest: string[]): Promise<number> {
   const log = loggerFrom(values['log-level']);
   const admin = metricsListenFrom(values['metrics-listen']);
   if (typeof admin === 'string') throw new UsageError(admin);
+  const adminHosts = adminHostsFrom(values['admin-host']);
+  if (typeof adminHosts === 'string') throw new UsageError(adminHosts);
   const querySample = values['query-log-sample'] === undefined ? 0 : Number(values['query-log-sample']);
   if (!Number.isInteger(querySample) || querySample < 0) throw new UsageError('--query-log-sample must be a whole number (1 logs every query, 0 none)');
   const redis = redisFromArgs(values);
@@ -74,7 +78,7 @@ async function serveCommand(rest: string[]): Promise<number> {
   const config = values.config ?? DEFAULT_CONFIG;
   if (workers > 1 && cluster.isPrimary) {
     loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
-    return runPrimary(workers, config, !redis, values.id, log, admin);
+    return runPrimary(workers, config, !redis, values.id, log, { ...admin, hosts: adminHosts });
   }
   const worker = cluster.isWorker;
   // Metrics go to the default registry; a worker's are merged by the primary's /metrics.
@@ -98,6 +102,7 @@ async function serveCommand(rest: string[]): Promise<number> {
     // Worker 0 serves the status page on a private loopback port; the primary proxies to it.
     metricsListen: worker ? (process.env.GEOSTEER_WORKER_INDEX === '0' && admin.listen !== null ? '127.0.0.1:0' : null) : admin.listen,
     metricsListenOptional: admin.optional,
+    adminHosts,
     queryLogSample: querySample,
   });
   if (worker) {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadMapFile } from '../config';
 import { HealthMirror, RedisStore } from '../health';
 import { describeRedis } from '../health';
-import { collectProcessMetrics, createLogger, healthEvents, healthRoutes, metricsListenFrom, metricsRoute, ProbeMetrics, Registry, startAdmin, WebhookSender, type HealthEventInput } from '../observability';
+import { adminHostsFrom, collectProcessMetrics, createLogger, healthEvents, healthRoutes, metricsListenFrom, metricsRoute, ProbeMetrics, Registry, startAdmin, WebhookSender, type HealthEventInput } from '../observability';
 import { PrimaryLeader, Prober, type PromotionEvent } from '../probe';
 import { parseDurationMs } from '../config/duration';
 import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
@@ -17,7 +17,7 @@ import { logHealth } from './serve';
 export async function probeCommand(args: string[], defaultConfig: string): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, lease: { type: 'string' }, 'metrics-listen': { type: 'string' }, ...REDIS_ARGS },
+    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, lease: { type: 'string' }, 'metrics-listen': { type: 'string' }, 'admin-host': { type: 'string', multiple: true }, ...REDIS_ARGS },
   });
   const redis = requireRedis(values, 'probe');
   const lease = values.lease ? parseDurationMs(values.lease) : 10_000;
@@ -33,10 +33,12 @@ export async function probeCommand(args: string[], defaultConfig: string): Promi
   // /metrics (checks, leader) on 127.0.0.1:9254 by default, beside a serve's 9253; promotions go to the webhook.
   const admin = metricsListenFrom(values['metrics-listen'], '127.0.0.1:9254');
   if (typeof admin === 'string') throw new UsageError(admin);
+  const hosts = adminHostsFrom(values['admin-host']);
+  if (typeof hosts === 'string') throw new UsageError(hosts);
   const registry = new Registry();
   collectProcessMetrics(registry);
   new ProbeMetrics(registry).watch(prober, leader);
-  const http = await startAdmin({ ...admin, log, routes: [metricsRoute(registry), ...healthRoutes(() => (mirror.source === 'none' ? 'health store not reached yet' : null))] });
+  const http = await startAdmin({ ...admin, hosts, log, routes: [metricsRoute(registry), ...healthRoutes(() => (mirror.source === 'none' ? 'health store not reached yet' : null))] });
   const webhook = new WebhookSender(map.alerts, { registry, log });
   leader.on('promoted', (e: PromotionEvent) => healthEvents(mirror).promoted(e));
   healthEvents(mirror).on('event', (e: HealthEventInput) => e.kind === 'promotion' && webhook.send({ ...e, at: new Date().toISOString(), server: id }));

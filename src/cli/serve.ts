@@ -61,6 +61,8 @@ export interface ServeOptions {
   metricsListen?: string | null;
   /** When metricsListen cannot be bound, log it and serve DNS anyway (the CLI's default address) instead of failing. */
   metricsListenOptional?: boolean;
+  /** Host names the admin port answers to besides IP literals and localhost (`--admin-host`); others get 421. @default [] */
+  adminHosts?: readonly string[];
   /** Where this server's metrics go. @default a new Registry (the CLI passes prom-client's global one, which cluster workers report to the primary) */
   registry?: Registry;
   /** Log one query in N (client, name, type, rcode, region, datacenter); 0 or absent: off. */
@@ -176,6 +178,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const admin = await startAdmin({
     listen: options.metricsListen ?? null,
     optional: options.metricsListenOptional,
+    hosts: options.adminHosts,
     log,
     routes: [metricsRoute(registry), ...healthRoutes(notReady)],
   });

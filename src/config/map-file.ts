@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
-import { ConfigError, type ConfigIssue } from '../common/errors';
+import { isMap, isScalar, type Node } from 'yaml';
+import { ConfigError } from '../common/errors';
 import { formatIp, parseCidr, unmapIpv4, type Cidr } from '../common/ip';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
 import { parseDuration, parseDurationMs } from './duration';
 import type { ZoneRecord } from './records';
+import { readTextFile, type TextFileError } from './text-file';
+import { parseYaml } from './yaml-parse';
 import { join, YamlReader } from './yaml-reader';
-import { parseZoneText } from './zone-file';
+import { MAX_ZONE_RECORDS, parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
 import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
@@ -129,9 +131,10 @@ const MAX_TTL = 2147483647;
 export function loadMapFile(path: string): MapConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFile(path);
   } catch (err) {
-    throw new ConfigError([{ file: path, line: 0, col: 0, path: '', message: `cannot read: ${(err as Error).message}` }]);
+    const e = err as TextFileError;
+    throw new ConfigError([{ file: path, line: e.line, col: e.col, path: '', message: e.line ? e.message : `cannot read: ${e.message}` }]);
   }
   return parseMapText(text, path);
 }
@@ -152,15 +155,9 @@ export function inZone(name: string, zone: string): boolean {
 }
 
 export function parseMapText(text: string, file: string): MapConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const { doc, lines, issues } = parseYaml(text, file);
+  if (issues.length || !doc) throw new ConfigError(issues);
   const r = new YamlReader(file, lines);
-  for (const e of doc.errors) {
-    // With prettyErrors off the yaml library leaves linePos unset; map the offset ourselves.
-    const p = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-    r.issues.push({ file, line: p.line, col: p.col, path: '', message: e.message.split('\n')[0] });
-  }
-  if (r.issues.length) throw new ConfigError(r.issues);
   const root = doc.contents as Node | null;
   if (!isMap(root)) {
     throw new ConfigError([{ file, line: 1, col: 1, path: '', message: 'the map file must be a YAML mapping' }]);
@@ -593,10 +590,12 @@ function parseZone(
   if (ns.length === 0 && !nsReported) r.error(nsNode ?? keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
 
   const records: ZoneRecord[] = [];
-  const addText = (text: string, file: string, lineOffset: number, colOffset = 0): void => {
-    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset });
+  // A `file:` may name the wrong file by mistake: its errors give line and reason, never its text.
+  const addText = (text: string, file: string, lineOffset: number, colOffset: number, quoteContent: boolean): void => {
+    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: MAX_ZONE_RECORDS - records.length, quoteContent });
     for (const i of res.issues) r.issues.push({ ...i, col: i.col + colOffset, path: i.path || path });
-    records.push(...res.records);
+    // One by one: spreading 100k+ records as arguments overflows the stack.
+    for (const rec of res.records) records.push(rec);
   };
   if (recordsNode) {
     if (isScalar(recordsNode) && typeof recordsNode.value === 'string') {
@@ -611,7 +610,7 @@ function parseZone(
         const src = k < 0 ? undefined : source.split('\n')[line + k]?.replace(/\r$/, '');
         if (src !== undefined) indent = Math.max(0, src.length - content[k].length);
       }
-      addText(recordsNode.value, r.file, block ? line : line - 1, indent);
+      addText(recordsNode.value, r.file, block ? line : line - 1, indent, true);
     } else r.error(recordsNode, join(path, 'records'), 'expected zone-file text (use "records: |" and one record per line)');
   }
   if (fileNode) {
@@ -619,12 +618,18 @@ function parseZone(
     if (f !== null) {
       const full = isAbsolute(f) ? f : resolve(baseDir, f);
       zoneFile = full;
+      let text: string | null = null;
       try {
-        const text = readFileSync(full, 'utf8');
-        hash.update(text);
-        addText(text, full, 0);
+        text = readTextFile(full);
       } catch (err) {
-        r.error(fileNode, join(path, 'file'), `cannot read zone file ${full}: ${(err as Error).message}`);
+        const e = err as TextFileError;
+        // Not UTF-8: the place is in the zone file itself; anything else is about the `file:` key.
+        if (e.line) r.issues.push({ file: full, line: e.line, col: e.col, path: join(path, 'file'), message: e.message });
+        else r.error(fileNode, join(path, 'file'), `cannot read zone file ${full}: ${e.message}`);
+      }
+      if (text !== null) {
+        hash.update(text);
+        addText(text, full, 0, 0, false);
       }
     }
   }
@@ -641,8 +646,7 @@ function parseZone(
     },
     ...ns.map((target) => ({ name, ttl, rdata: { type: 'NS' as const, target }, file: r.file, line })),
   );
-  const issues: ConfigIssue[] = checkZone(name, records, ns.length, path);
-  r.issues.push(...issues);
+  for (const issue of checkZone(name, records, ns.length, path)) r.issues.push(issue);
   return { name, soa: s, ns, records, file: zoneFile, transfer };
 }
 

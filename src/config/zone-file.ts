@@ -24,7 +24,25 @@ export interface ZoneFileOptions {
   defaultTtl?: number;
   /** Added to every reported line number (text embedded in a YAML block scalar starts at some line). */
   lineOffset?: number;
+  /**
+   * Quote the offending text in error messages (as a short escaped excerpt).
+   * Off for zone files named by `file:`: when `file:` names the wrong file
+   * (/etc/shadow, a key file), its errors must not copy the file's content
+   * into logs; the line, column and reason are enough. @default true
+   */
+  quoteContent?: boolean;
+  /** Records accepted before parsing stops with an error at the next one: what is left of the zone's MAX_ZONE_RECORDS. @default MAX_ZONE_RECORDS */
+  maxRecords?: number;
 }
+
+/**
+ * Static records one zone may hold (inline and `file:` together). Every one
+ * is prebuilt at load; 100k already take seconds, and a limit turns a wrong
+ * `file:` (a log, a dump) into an error instead of a stalled reload.
+ */
+export const MAX_ZONE_RECORDS = 100_000;
+/** Errors reported from one zone text before the rest of it is skipped: past this it is rarely a zone file. */
+export const MAX_ZONE_ISSUES = 100;
 
 export interface ZoneFileResult {
   records: ZoneRecord[];
@@ -65,8 +83,12 @@ function isSpace(ch: string): boolean {
   return ch === ' ' || ch === '\t' || ch === '\r';
 }
 
-/** Splits the text into entries of tokens, dropping comments and joining parenthesised lines. */
-function tokenize(text: string, report: Report): Entry[] {
+/**
+ * Splits the text into entries of tokens, dropping comments and joining
+ * parenthesised lines. A generator, so a caller that stops early (too many
+ * records or errors) does not tokenize the rest of a large file.
+ */
+function* tokenize(text: string, report: Report): Generator<Entry> {
   const entries: Entry[] = [];
   const n = text.length;
   // Skip a UTF-8 BOM left by some editors so it does not become part of the first owner.
@@ -94,7 +116,10 @@ function tokenize(text: string, report: Report): Entry[] {
     const ch = text[i];
     const col = i - lineStart + 1;
     if (ch === '\n') {
-      if (depth === 0) finish();
+      if (depth === 0) {
+        finish();
+        if (entries.length) yield entries.pop() as Entry;
+      }
       line++;
       i++;
       lineStart = i;
@@ -155,7 +180,28 @@ function tokenize(text: string, report: Report): Entry[] {
     cur.broken = true;
   }
   finish();
-  return entries;
+  if (entries.length) yield entries.pop() as Entry;
+}
+
+/** Most characters of a zone file quoted in one error message. */
+export const EXCERPT_CHARS = 20;
+
+/**
+ * Text from a zone file as it may appear in an error message: at most
+ * EXCERPT_CHARS characters (then "..."), with control, format, separator and
+ * unassigned characters and `"` written as \xNN or \u{N}, so a message can
+ * neither carry much of a file nor play tricks on a terminal.
+ */
+export function excerpt(text: string): string {
+  let out = '';
+  let n = 0;
+  for (const ch of text) {
+    if (n++ === EXCERPT_CHARS) return `${out}...`;
+    const cp = ch.codePointAt(0) as number;
+    if (ch === '"' || (ch !== ' ' && /[\p{C}\p{Z}]/u.test(ch))) out += cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+    else out += ch;
+  }
+  return out;
 }
 
 /** Decodes `\X` and `\DDD` escapes into bytes (other text is UTF-8). Returns an error message on failure. */
@@ -176,7 +222,7 @@ function unescapeBytes(raw: string): Buffer | string {
       parts.push(Buffer.from([v]));
       i += 4;
     } else if (/^\d/.test(raw.slice(i + 1, i + 2))) {
-      return `escape "${raw.slice(i, i + 4)}" must be a backslash and exactly three digits`;
+      return `escape "${excerpt(raw.slice(i, i + 4))}" must be a backslash and exactly three digits`;
     } else if (i + 1 >= raw.length) {
       return 'trailing backslash';
     } else {
@@ -208,9 +254,11 @@ class ZoneParser {
   private zoneTtl: number | undefined;
   /** Owner of the previous record: undefined = none yet, null = it was invalid (already reported). */
   private lastOwner: string | null | undefined;
-  private readonly file: string;
+  readonly file: string;
   private readonly defaultTtl: number;
-  private readonly lineOffset: number;
+  readonly lineOffset: number;
+  /** Whether messages may quote the file's text (see ZoneFileOptions.quoteContent). */
+  readonly quote: boolean;
 
   constructor(options: ZoneFileOptions) {
     this.file = options.file;
@@ -218,6 +266,17 @@ class ZoneParser {
     this.origin = options.origin.toLowerCase().replace(/\.$/, '');
     this.defaultTtl = options.defaultTtl ?? 3600;
     this.lineOffset = options.lineOffset ?? 0;
+    this.quote = options.quoteContent ?? true;
+  }
+
+  /** ` "EXCERPT"` to follow a noun in a message, or nothing when content is not quoted. */
+  private q(text: string): string {
+    return this.quote ? ` "${excerpt(text)}"` : '';
+  }
+
+  /** `"EXCERPT"` where the text is the subject, or `noun` when content is not quoted. */
+  private shown(text: string, noun: string): string {
+    return this.quote ? `"${excerpt(text)}"` : noun;
   }
 
   readonly report: Report = (line, col, message) => {
@@ -265,16 +324,16 @@ class ZoneParser {
       if (/^\d/.test(t.text)) {
         if (parseIp(t.text)) {
           // `www 192.0.2.1`: a forgotten type, not a bad TTL.
-          this.fail(t, `missing record type before "${t.text}"`);
+          this.fail(t, `missing record type before ${this.shown(t.text, 'an address')}`);
           return;
         }
-        if (ttlSeen) this.fail(t, `second TTL "${t.text}" in one record`);
+        if (ttlSeen) this.fail(t, `second TTL${this.q(t.text)} in one record`);
         ttlSeen = true;
         ttl = this.duration(t, 'TTL') ?? undefined;
       } else if (CLASS_RE.test(t.text)) {
-        if (classSeen) this.fail(t, `second class "${t.text}" in one record`);
+        if (classSeen) this.fail(t, `second class${this.q(t.text)} in one record`);
         classSeen = true;
-        if (t.text.toUpperCase() !== 'IN') this.fail(t, `class "${t.text}" is not supported; only IN is`);
+        if (t.text.toUpperCase() !== 'IN') this.fail(t, `class${this.q(t.text)} is not supported; only IN is`);
       } else {
         break;
       }
@@ -288,7 +347,7 @@ class ZoneParser {
     const typeTok = toks[k];
     const type = typeTok.text.toUpperCase() as RecordType;
     if (typeTok.quoted || !RECORD_TYPES.includes(type)) {
-      this.fail(typeTok, `unsupported record type "${typeTok.text}" (supported: ${RECORD_TYPES.join(', ')})`);
+      this.fail(typeTok, `unsupported record type${this.q(typeTok.text)} (supported: ${RECORD_TYPES.join(', ')})`);
       return;
     }
     const rdata = this.rdata(type, typeTok, toks.slice(k + 1));
@@ -310,14 +369,14 @@ class ZoneParser {
       return;
     }
     if (upper !== '$ORIGIN' && upper !== '$TTL') {
-      this.fail(d, `unknown directive "${d.text}" (supported: $ORIGIN, $TTL)`);
+      this.fail(d, `unknown directive${this.q(d.text)} (supported: $ORIGIN, $TTL)`);
       return;
     }
     if (toks.length < 2) {
       this.fail(d, `${upper} needs a value`);
       return;
     }
-    if (toks.length > 2) this.fail(toks[2], `unexpected "${toks[2].text}" after ${upper} value`);
+    if (toks.length > 2) this.fail(toks[2], `unexpected ${this.shown(toks[2].text, 'text')} after ${upper} value`);
     if (upper === '$ORIGIN') {
       // A relative $ORIGIN is resolved against the current one, as BIND does.
       const origin = this.name(toks[1], '$ORIGIN');
@@ -346,50 +405,50 @@ class ZoneParser {
       const digits = /^\d{3}/.exec(raw.slice(i + 1, i + 4));
       let c: string;
       if (digits) {
-        if (Number(digits[0]) > 255) return this.fail(tok, `${what} "${raw}": escape "\\${digits[0]}" is not a byte value`);
+        if (Number(digits[0]) > 255) return this.fail(tok, `${what}${this.q(raw)}: escape "\\${digits[0]}" is not a byte value`);
         c = String.fromCharCode(Number(digits[0]));
         i += 4;
       } else if (i + 1 < raw.length) {
         c = raw[i + 1];
         i += 2;
       } else {
-        return this.fail(tok, `${what} "${raw}" ends with a backslash`);
+        return this.fail(tok, `${what}${this.q(raw)} ends with a backslash`);
       }
-      if (c === '.') return this.fail(tok, `${what} "${raw}": escaped dots inside labels are not supported`);
+      if (c === '.') return this.fail(tok, `${what}${this.q(raw)}: escaped dots inside labels are not supported`);
       plain += c;
     }
 
     const absolute = plain.endsWith('.');
     if (absolute) plain = plain.slice(0, -1);
     for (const label of plain.split('.')) {
-      if (label === '') return this.fail(tok, `${what} "${raw}" has an empty label (two dots in a row, or a leading dot)`);
+      if (label === '') return this.fail(tok, `${what}${this.q(raw)} has an empty label (two dots in a row, or a leading dot)`);
       const bad = /[^A-Za-z0-9_*-]/u.exec(label);
       if (bad) {
         let hint = '';
         if (/[\u0080-\uffff]/.test(plain)) {
           const ascii = domainToASCII(plain);
-          hint = ascii ? `; write international names in punycode, e.g. "${ascii}"` : '; write international names in punycode (xn--...)';
+          hint = ascii && this.quote ? `; write international names in punycode, e.g. "${excerpt(ascii)}"` : '; write international names in punycode (xn--...)';
         }
-        return this.fail(tok, `${what} "${raw}" contains "${bad[0]}"; labels may only use ASCII letters, digits, "-", "_" and "*"${hint}`);
+        return this.fail(tok, `${what}${this.q(raw)} contains "${excerpt(bad[0])}"; labels may only use ASCII letters, digits, "-", "_" and "*"${hint}`);
       }
-      if (label.length > 63) return this.fail(tok, `${what} "${raw}": label "${label}" is ${label.length} bytes long; the limit is 63`);
+      if (label.length > 63) return this.fail(tok, `${what}${this.q(raw)}: a label is ${label.length} bytes long; the limit is 63`);
     }
     const full = (absolute || this.origin === '' ? plain : `${plain}.${this.origin}`).toLowerCase();
     // 253 characters of dotted text is the 255-byte wire limit.
-    if (full.length > 253) return this.fail(tok, `${what} "${full}" is ${full.length} characters long; the limit is 253`);
+    if (full.length > 253) return this.fail(tok, `${what}${this.q(full)} is ${full.length} characters long; the limit is 253`);
     return full;
   }
 
   private duration(tok: Token, what: string): number | null {
     const v = tok.quoted ? null : parseDuration(tok.text);
-    if (v === null) return this.fail(tok, `${what} "${tok.text}" is not a valid duration (seconds, or units like 1h30m)`);
-    if (v > MAX_TTL) return this.fail(tok, `${what} "${tok.text}" is out of range 0-${MAX_TTL}`);
+    if (v === null) return this.fail(tok, `${what}${this.q(tok.text)} is not a valid duration (seconds, or units like 1h30m)`);
+    if (v > MAX_TTL) return this.fail(tok, `${what}${this.q(tok.text)} is out of range 0-${MAX_TTL}`);
     return v;
   }
 
   private uint(tok: Token, what: string, max: number): number | null {
     if (tok.quoted || !/^\d+$/.test(tok.text) || Number(tok.text) > max) {
-      return this.fail(tok, `${what} "${tok.text}" must be an integer 0-${max}`);
+      return this.fail(tok, `${what}${this.q(tok.text)} must be an integer 0-${max}`);
     }
     return Number(tok.text);
   }
@@ -397,9 +456,9 @@ class ZoneParser {
   private address(tok: Token, type: 'A' | 'AAAA'): string | null {
     const bytes = tok.quoted ? null : parseIp(tok.text);
     const want = type === 'A' ? 4 : 16;
-    if (!bytes) return this.fail(tok, `"${tok.text}" is not a valid ${type === 'A' ? 'IPv4' : 'IPv6'} address`);
+    if (!bytes) return this.fail(tok, `${this.shown(tok.text, 'the address')} is not a valid ${type === 'A' ? 'IPv4' : 'IPv6'} address`);
     if (bytes.length !== want) {
-      return this.fail(tok, `"${tok.text}" is an ${type === 'A' ? 'IPv6' : 'IPv4'} address; use ${type === 'A' ? 'an AAAA' : 'an A'} record`);
+      return this.fail(tok, `${this.shown(tok.text, 'the address')} is an ${type === 'A' ? 'IPv6' : 'IPv4'} address; use ${type === 'A' ? 'an AAAA' : 'an A'} record`);
     }
     // Canonical text (RFC 5952 for IPv6) so equal addresses compare equal downstream.
     return formatIp(bytes);
@@ -409,7 +468,7 @@ class ZoneParser {
   private arity(type: RecordType, typeTok: Token, args: Token[], fields: string[]): boolean {
     if (args.length > fields.length) {
       const extra = args[fields.length];
-      this.fail(extra, `unexpected "${extra.text}" after ${type} data (${type} takes: ${fields.join(' ')})`);
+      this.fail(extra, `unexpected ${this.shown(extra.text, 'text')} after ${type} data (${type} takes: ${fields.join(' ')})`);
     }
     if (args.length < fields.length) {
       this.fail(typeTok, `${type} record is missing ${fields.slice(args.length).join(' ')} (${type} takes: ${fields.join(' ')})`);
@@ -467,7 +526,7 @@ class ZoneParser {
         // RFC 8659: the tag is 1-15 ASCII letters and digits.
         const tag = /^[A-Za-z0-9]{1,15}$/.test(tagTok.text)
           ? tagTok.text
-          : this.fail(tagTok, `CAA tag "${tagTok.text}" must be 1-15 ASCII letters or digits (e.g. issue, issuewild, iodef)`);
+          : this.fail(tagTok, `CAA tag${this.q(tagTok.text)} must be 1-15 ASCII letters or digits (e.g. issue, issuewild, iodef)`);
         const bytes = unescapeBytes(args[2].text);
         const value = typeof bytes === 'string' ? this.fail(args[2], `CAA value: ${bytes}`) : bytes.toString('utf8');
         if (flags === null || tag === null || value === null) return null;
@@ -497,8 +556,26 @@ class ZoneParser {
  */
 export function parseZoneText(text: string, options: ZoneFileOptions): ZoneFileResult {
   const parser = new ZoneParser(options);
-  for (const entry of tokenize(text, parser.report)) parser.entry(entry);
-  // Tokenizer problems are found in a first pass; sort (stably) so issues read top to bottom.
+  const maxRecords = options.maxRecords ?? MAX_ZONE_RECORDS;
+  /** Why parsing stopped early; reported after the issues found up to there. */
+  let stopped: ConfigIssue | null = null;
+  const stop = (line: number, message: string): void => {
+    stopped = { file: parser.file, line: line + parser.lineOffset, col: 1, path: '', message };
+  };
+  for (const entry of tokenize(text, parser.report)) {
+    parser.entry(entry);
+    if (parser.records.length > maxRecords) {
+      parser.records.pop();
+      stop(entry.line, `more than ${MAX_ZONE_RECORDS} records in the zone ("records:" and "file:" together), the limit; the rest is not read`);
+      break;
+    }
+    if (parser.issues.length >= MAX_ZONE_ISSUES) {
+      stop(entry.line, `${parser.issues.length} errors so far; the rest is not read (is this a zone file?)`);
+      break;
+    }
+  }
+  // The tokenizer reports a line's problems before the parser sees it; sort (stably) so issues read top to bottom.
   const issues = [...parser.issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  if (stopped) issues.push(stopped);
   return { records: parser.records, issues };
 }

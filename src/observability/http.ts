@@ -20,7 +20,16 @@ export interface AdminHttpOptions {
    * Required when the server binds to anything but loopback.
    */
   token?: string | null;
+  /**
+   * Host names (besides IP literals and localhost) that browsers may use to
+   * reach this port, e.g. the name Prometheus scrapes. Any other `Host:` gets
+   * 421, so a DNS-rebinding page cannot read the port from an operator's browser.
+   * @default []
+   */
+  allowedHosts?: readonly string[];
 }
+
+const MISDIRECTED = 'misdirected request: use an IP address or localhost in the URL, or start geosteer with --admin-host NAME\n';
 
 /** Probes and scrapes stay open: they reveal no more than a status code and counters. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -34,6 +43,34 @@ export function adminTokenFromEnv(env: NodeJS.ProcessEnv = process.env): string 
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
   return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/**
+ * Whether a request's Host header names this server in a way no other web
+ * origin can: an IP literal (a page served from that IP is this server),
+ * `localhost` and `*.localhost` (RFC 6761: reserved, resolved to loopback by
+ * browsers themselves, never delegated, so nobody can point them elsewhere),
+ * or a name the operator listed. A rebinding page always sends its own name.
+ * No Host at all (HTTP/1.0) is allowed: browsers always send one, and old
+ * probes and `nc` scripts may not; Node already answers 400 to HTTP/1.1 without it.
+ */
+export function hostAllowed(host: string | undefined, names: ReadonlySet<string>): boolean {
+  if (host === undefined || host === '') return true;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(host);
+  if (v6) return isIP(v6[1]) === 6;
+  const m = /^([^:[\]]+)(?::\d{1,5})?$/.exec(host);
+  if (!m) return false;
+  const name = m[1].toLowerCase().replace(/\.$/, '');
+  if (isIP(name) === 4) return true;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  return names.has(name);
+}
+
+/** An `--admin-host` value as a plain DNS name (lower case, no trailing dot, no port), or null if it is not one. */
+export function normalizeAdminHost(text: string): string | null {
+  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  if (name.length === 0 || name.length > 253) return null;
+  return name.split('.').every((l) => /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)) ? name : null;
 }
 
 function authorized(req: IncomingMessage, token: string): boolean {
@@ -64,7 +101,20 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
   if (!token && !isLoopbackHost(m[1])) {
     throw new Error(`admin port ${options.listen} is not loopback: set GEOSTEER_ADMIN_TOKEN (or GEOSTEER_ADMIN_TOKEN_FILE) so the status page and APIs need a bearer token`);
   }
+  const names = new Set<string>();
+  for (const h of options.allowedHosts ?? []) {
+    const n = normalizeAdminHost(h);
+    if (n === null) throw new Error(`admin host "${h}" is not a host name`);
+    names.add(n);
+  }
   const server = createServer((req, res) => {
+    // Checked before anything else, the token included: a rebinding page must learn nothing, not even 401.
+    const hosts = req.headersDistinct.host ?? [];
+    const target = /^https?:\/\/([^/?#]*)/i.exec(req.url ?? '');
+    if (hosts.length > 1 || !hostAllowed(hosts[0], names) || (target !== null && !hostAllowed(target[1] || '-', names))) {
+      res.writeHead(421, { 'content-type': 'text/plain', connection: 'close' }).end(MISDIRECTED);
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://admin.local');
     if (token && !OPEN_PATHS.has(url.pathname) && !authorized(req, token)) {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('bearer token required\n');

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { startAdminHttp, type AdminHttp, type Route } from './http';
+import { normalizeAdminHost, startAdminHttp, type AdminHttp, type Route } from './http';
 import type { Logger } from './logger';
 
 /** GET /metrics from a registry (or any text source, such as the cluster primary's merge). */
@@ -38,6 +38,8 @@ export interface AdminListenOptions {
   routes: Route[];
   /** When binding fails: log and go on without (the CLI's default address) instead of throwing. */
   optional?: boolean;
+  /** Host names browsers may use besides IP literals and localhost (`--admin-host`). */
+  hosts?: readonly string[];
   log?: Logger;
 }
 
@@ -45,7 +47,7 @@ export interface AdminListenOptions {
 export async function startAdmin(o: AdminListenOptions): Promise<AdminHttp | null> {
   if (o.listen === null) return null;
   try {
-    const admin = await startAdminHttp({ listen: o.listen, routes: o.routes });
+    const admin = await startAdminHttp({ listen: o.listen, routes: o.routes, allowedHosts: o.hosts });
     admin.server.unref(); // never the reason a process stays up
     o.log?.info({ listen: o.listen, port: admin.port }, `metrics and health on http://${o.listen.replace(/:\d+$/, '')}:${admin.port}/metrics`);
     return admin;
@@ -70,4 +72,21 @@ export function metricsListenFrom(text: string | undefined, defaultListen: strin
   const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text);
   if (!m || Number(m[2]) > 65535) return `--metrics-listen must be HOST:PORT, [IPV6]:PORT or off, not "${text}"`;
   return { listen: text, optional: false };
+}
+
+/**
+ * The `--admin-host NAME` flags (repeatable, or comma-separated): names the
+ * admin port answers to besides IP literals and localhost. Returns the names,
+ * or an error message.
+ */
+export function adminHostsFrom(values: readonly string[] | undefined): string[] | string {
+  const out: string[] = [];
+  for (const v of values ?? []) {
+    for (const part of v.split(',')) {
+      const n = normalizeAdminHost(part);
+      if (n === null) return `--admin-host must be a host name without port (e.g. ns1.example.org), not "${part}"`;
+      out.push(n);
+    }
+  }
+  return out;
 }

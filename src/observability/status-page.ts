@@ -313,23 +313,52 @@ export function statusJson(source: StatusSource): StatusJson {
 
 // ---------------------------------------------------------------- /api/explain
 
-export class ExplainRequestError extends Error {}
+/** A bad `/api/explain` query; `parameter` names the one at fault (answered as 400 `{error, parameter}`). */
+export class ExplainRequestError extends Error {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
-/** Runs an explanation for `?ip=&name=&prefix=`; throws ExplainRequestError for bad input. */
+const EXPLAIN_PARAMS = ['ip', 'name', 'prefix'];
+
+/** A parameter's text for an error message: short, and printable ASCII only. */
+function shown(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 40 ? `${clean.slice(0, 40)}...` : clean;
+}
+
+/**
+ * Runs an explanation for `?ip=&name=&prefix=`; throws ExplainRequestError for
+ * bad input. Unknown and repeated parameters are errors rather than ignored:
+ * `?ip=A&ip=B` or a misspelt `subnet=24` would otherwise explain something
+ * other than what was asked, and say nothing.
+ */
 export function explainQuery(source: StatusSource, params: URLSearchParams): { name: string; lines: string[] } {
+  const seen = new Set<string>();
+  for (const key of params.keys()) {
+    if (!EXPLAIN_PARAMS.includes(key)) {
+      throw new ExplainRequestError(shown(key), `unknown parameter "${shown(key)}" (allowed: ${EXPLAIN_PARAMS.join(', ')})`);
+    }
+    if (seen.has(key)) throw new ExplainRequestError(key, `${key}: given more than once; give it once`);
+    seen.add(key);
+  }
   const ipText = (params.get('ip') ?? '').trim();
-  if (!ipText) throw new ExplainRequestError('ip is required');
+  if (!ipText) throw new ExplainRequestError('ip', 'ip is required');
   const addr = parseIp(ipText);
-  if (!addr) throw new ExplainRequestError(`ip: "${ipText}" is not an IPv4 or IPv6 address`);
+  if (!addr) throw new ExplainRequestError('ip', `ip: "${shown(ipText)}" is not an IPv4 or IPv6 address`);
   const map = source.map;
   let name = (params.get('name') ?? '').trim().toLowerCase().replace(/\.$/, '');
   if (!name) name = map.services[0]?.name ?? map.zones[0]?.name ?? '';
-  if (name.length > MAX_NAME || !/^[a-z0-9_*.-]+$/.test(name)) throw new ExplainRequestError(`name: "${name.slice(0, 80)}" is not a domain name`);
+  if (name.length > MAX_NAME || !/^[a-z0-9_*.-]+$/.test(name)) throw new ExplainRequestError('name', `name: "${shown(name)}" is not a domain name`);
   const prefixText = (params.get('prefix') ?? '').trim().replace(/^\//, '');
   let prefix: number | null = null;
   if (prefixText) {
     if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > addr.length * 8) {
-      throw new ExplainRequestError(`prefix: "${prefixText}" must be 0..${addr.length * 8} for this address`);
+      throw new ExplainRequestError('prefix', `prefix: "${shown(prefixText)}" must be 0..${addr.length * 8} for this address`);
     }
     prefix = Number(prefixText);
   }
@@ -659,7 +688,7 @@ export function statusRoutes(source: StatusSource): Route[] {
         try {
           sendJson(res, 200, explainQuery(source, url.searchParams));
         } catch (err) {
-          if (err instanceof ExplainRequestError) sendJson(res, 400, { error: err.message });
+          if (err instanceof ExplainRequestError) sendJson(res, 400, { error: err.message, parameter: err.parameter });
           else throw err;
         }
       },

@@ -225,3 +225,26 @@ test('check --against a map on another GeoIP database: says so and locates each 
   // A Country database has no subdivisions: the south's provinces fall back to country CN (north).
   assert.match(r.stdout, /^ {4}gz -> bj\s+/m);
 });
+
+test('check on maps that used to crash or pass silently: exit 1, one FILE:LINE:COL error each, no stack trace', () => {
+  const records = Array.from({ length: 300_000 }, (_, i) => `      h${i} A 192.0.2.${(i % 250) + 1}\n`).join('');
+  const utf8 = Buffer.from(edit('gz: { description: Guangzhou }', 'gz: { description: Guang~zhou }'));
+  utf8[utf8.indexOf('~')] = 0xff;
+  const dir = tempDir({
+    'deep.yaml': `${SAMPLE}\nextra: ${'['.repeat(10000)}${']'.repeat(10000)}\n`,
+    'long.yaml': edit('      sip        A      192.0.2.26\n', `      sip        A      192.0.2.26\n${records}`),
+  });
+  writeFileSync(join(dir, 'latin1.yaml'), utf8);
+  for (const [file, message] of [
+    ['deep.yaml', /deep\.yaml:\d+:71: extra(\[0\])+\.\.\.: nesting deeper than 64 levels/],
+    ['long.yaml', /long\.yaml:\d+:7: zones\.example\.com: more than 100000 records in the zone/],
+    ['latin1.yaml', new RegExp(`latin1\\.yaml:${posOf(SAMPLE, 'zhou }').replace(/:\d+$/, '')}:\\d+: not valid UTF-8 \\(byte 0xff\\)`)],
+  ] as const) {
+    const r = cli('check', join(dir, file));
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /^1 error\(s\) in map file:$/m, show(r));
+    assert.match(r.stderr, message, show(r));
+    assert.doesNotMatch(r.stderr, /call stack|RangeError|\n\s+at /, show(r));
+    assert.equal(r.stdout, '', show(r));
+  }
+});

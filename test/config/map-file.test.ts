@@ -774,7 +774,8 @@ describe('zones', () => {
       line: want.line,
       col: want.col,
       path: 'zones.example.com',
-      message: '"192.0.2.999" is not a valid IPv4 address',
+      // A file: zone file's text is never quoted (it could be the wrong file); line and column point at it.
+      message: 'the address is not a valid IPv4 address',
     });
   });
 
@@ -1042,4 +1043,158 @@ describe('zones: transfer', () => {
       message: 'expected a list, found',
     },
   ]);
+});
+
+// ---------------------------------------------------------------- bytes, depth and size limits
+
+/** Writes `files` (text or bytes) to a fresh directory; returns the path of the first. */
+function writeFiles(files: Record<string, string | Buffer>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'geosteer-limits-'));
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
+  return join(dir, Object.keys(files)[0]);
+}
+
+/** `text` with the first `mark` replaced by the raw byte `byte`. */
+function withByte(text: string, mark: string, byte: number): Buffer {
+  const b = Buffer.from(text);
+  b[b.indexOf(mark)] = byte;
+  return b;
+}
+
+function loadIssues(path: string): ConfigIssue[] {
+  try {
+    loadMapFile(path);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    return e.issues;
+  }
+  assert.fail('expected the map to be rejected');
+}
+
+test('a map file with a byte that is not UTF-8 is rejected at its line and column', () => {
+  const text = edit('gz: { description: Guangzhou }', 'gz: { description: Guang~zhou }');
+  const path = writeFiles({ 'map.yaml': withByte(text, '~', 0xff) });
+  const issues = loadIssues(path);
+  const { line, col } = posOf(text, '~');
+  assert.deepEqual(issues.map(formatIssue), [`${path}:${line}:${col}: not valid UTF-8 (byte 0xff); save the file as UTF-8`]);
+});
+
+test('UTF-8 that is not well-formed (overlong, surrogate, truncated) is rejected; real UTF-8 and a BOM are not', () => {
+  for (const bad of [[0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe4, 0xb8], [0xf4, 0x90, 0x80, 0x80]]) {
+    const text = edit('gz: { description: Guangzhou }', 'gz: { description: "Gu~" }');
+    const at = Buffer.from(text).indexOf('~');
+    const bytes = Buffer.concat([Buffer.from(text).subarray(0, at), Buffer.from(bad), Buffer.from(text).subarray(at + 1)]);
+    const issues = loadIssues(writeFiles({ 'map.yaml': bytes }));
+    assert.equal(issues.length, 1, JSON.stringify(bad));
+    assert.match(formatIssue(issues[0]), new RegExp(`:${posOf(text, '~').line}:${posOf(text, '~').col}: not valid UTF-8 \\(byte 0x${bad[0].toString(16)}\\)`));
+  }
+  const fine = edit('gz: { description: Guangzhou }', 'gz: { description: 广州 }');
+  const map = loadMapFile(writeFiles({ 'map.yaml': Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(fine)]) }));
+  assert.equal(map.datacenters[0].description, '广州');
+});
+
+test('a zone file named by file: with a byte that is not UTF-8 is rejected at the zone file line', () => {
+  const zone = 'extra A 192.0.2.201\nbad TXT "caf~"\n';
+  const path = writeFiles({
+    'map.yaml': edit('    records: |', '    file: extra.zone\n    records: |'),
+    'extra.zone': withByte(zone, '~', 0xe9),
+  });
+  const issues = loadIssues(path);
+  assert.deepEqual(issues.map(formatIssue), [`${join(path, '..', 'extra.zone')}:2:13: zones.example.com.file: not valid UTF-8 (byte 0xe9); save the file as UTF-8`]);
+});
+
+test('10000 nested lists are a normal map error naming the limit, not a stack overflow', () => {
+  const text = `${SAMPLE}\nextra: ${'['.repeat(10000)}${']'.repeat(10000)}\n`;
+  const issues = issuesOf(text);
+  assert.equal(issues.length, 1);
+  const { line } = posOf(text, 'extra: [');
+  // The 65th level: "extra" is level 1, its list level 2.
+  assert.equal(issues[0].line, line);
+  assert.equal(issues[0].col, 'extra: '.length + 64);
+  assert.match(issues[0].path, /^extra\[0\]\[0\]/);
+  assert.match(issues[0].message, /^nesting deeper than 64 levels/);
+  assert.doesNotMatch(issues[0].message, /call stack/);
+});
+
+test('deep block and flow mappings are refused the same way, with their path; 64 levels pass the depth check', () => {
+  const block = `${SAMPLE}\n${Array.from({ length: 70 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} 1\n`;
+  const b = issuesOf(block);
+  assert.equal(b.length, 1);
+  assert.match(b[0].message, /nesting deeper than 64 levels/);
+  assert.match(b[0].path, /^k0\.k1\.k2\./);
+  assert.equal(b[0].line, posOf(block, 'k64:').line);
+  const flow = `${SAMPLE}\nextra: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\n`;
+  assert.match(issuesOf(flow)[0].message, /nesting deeper than 64 levels/);
+  // 63 lists under a top-level key: the map's own checks answer (an unknown key), not the depth limit.
+  const ok = `${SAMPLE}\nextra: ${'['.repeat(63)}${']'.repeat(63)}\n`;
+  assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts)']);
+});
+
+test('a records block of 100,001 records is a normal map error at the first record over the limit', () => {
+  const lines = Array.from({ length: 100_001 }, (_, i) => `h${i} A 192.0.2.${(i % 250) + 1}`);
+  const text = addRecords(...lines);
+  const issues = issuesOf(text);
+  assert.equal(issues.length, 1, issues.slice(0, 3).map(formatIssue).join('\n'));
+  // The sample already has 9 records, so the 99,992nd added one is the first too many.
+  assert.equal(issues[0].line, posOf(text, '      h99991 A').line);
+  assert.equal(issues[0].path, 'zones.example.com');
+  assert.match(issues[0].message, /more than 100000 records in the zone/);
+});
+
+test('a zone file that is not one stops after 100 errors instead of reporting every line', () => {
+  const junk = Array.from({ length: 5000 }, (_, i) => `line ${i}: something went wrong + more`).join('\n');
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: junk.txt\n    records: |'), 'junk.txt': junk });
+  const issues = loadIssues(path);
+  assert.ok(issues.length <= 102, `${issues.length} issues`);
+  assert.match(issues[issues.length - 1].message, /errors so far; the rest is not read/);
+});
+
+test('a zone file over 32 MiB is refused before it is read', () => {
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: big.zone\n    records: |'), 'big.zone': Buffer.alloc(32 * 1024 * 1024 + 1, 0x20) });
+  const issues = loadIssues(path);
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].path, 'zones.example.com.file');
+  assert.match(issues[0].message, /is 33554433 bytes; the limit is 33554432 \(32 MiB\)/);
+});
+
+// ---------------------------------------------------------------- what errors quote of a zone file
+
+const SHADOW_SECRET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const SHADOW = `root:$6$${SHADOW_SECRET}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`;
+
+test('file: naming /etc/shadow by mistake: errors give each line and the reason, and none of its content', () => {
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: shadow\n    records: |'), shadow: SHADOW });
+  const issues = loadIssues(path);
+  const shadowPath = join(path, '..', 'shadow');
+  assert.deepEqual(
+    issues.map((i) => [i.file, i.line, i.message]),
+    [
+      [shadowPath, 1, 'owner name contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"'],
+      [shadowPath, 1, 'missing record type'],
+      [shadowPath, 2, 'owner name contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"'],
+      [shadowPath, 2, 'missing record type'],
+    ],
+  );
+  const all = issues.map(formatIssue).join('\n');
+  for (const secret of ['root', '$6$', 'abcdefgh', '19000', 'daemon']) assert.ok(!all.replace(shadowPath, '').includes(secret), `"${secret}" leaked:\n${all}`);
+});
+
+test('file: zone errors quote nothing, whatever the mistake', () => {
+  const zone = ['hunter2 A', 'pw 300 IN TXT', 'key IN S3CR3T-VALUE', 'host A 10.0.0.999', 'host2 A 2001:db8::1', 'mx MX 10 mail extra-secret'].join('\n');
+  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: z.zone\n    records: |'), 'z.zone': zone });
+  const all = loadIssues(path).map((i) => i.message).join('\n');
+  assert.match(all, /unsupported record type \(supported/);
+  assert.match(all, /the address is not a valid IPv4 address/);
+  assert.match(all, /the address is an IPv6 address; use an AAAA record/);
+  assert.match(all, /unexpected text after MX data/);
+  for (const secret of ['S3CR3T', '10.0.0.999', 'extra-secret', '2001:db8']) assert.ok(!all.includes(secret), `"${secret}" leaked:\n${all}`);
+});
+
+test('inline records: errors quote at most 20 characters of the text, with control characters escaped', () => {
+  const long = `root:$6$${SHADOW_SECRET}:19000`;
+  const issues = issuesOf(addRecords(`${long} A 192.0.2.1`, 'bell\x07ring A 192.0.2.2'));
+  const messages = issues.map((i) => i.message);
+  assert.ok(messages.includes(`owner name "${long.slice(0, 20)}..." contains ":"; labels may only use ASCII letters, digits, "-", "_" and "*"`), messages.join('\n'));
+  assert.ok(messages.includes('owner name "bell\\x07ring" contains "\\x07"; labels may only use ASCII letters, digits, "-", "_" and "*"'), messages.join('\n'));
+  assert.ok(!messages.join('\n').includes(SHADOW_SECRET.slice(10)), 'no more than the excerpt');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseZoneText, type ZoneFileOptions } from '../../src/config/zone-file';
+import { excerpt, parseZoneText, type ZoneFileOptions } from '../../src/config/zone-file';
 import type { RData } from '../../src/config/records';
 
 const OPTS: ZoneFileOptions = { file: 'zone.db', origin: 'example.com' };
@@ -356,4 +356,21 @@ test('Windows line endings and a BOM do not disturb parsing', () => {
       ['www.example.com', 60, 'TXT'],
     ],
   );
+});
+
+test('excerpt: at most 20 characters, then "..."; control, format and separator characters and quotes escaped', () => {
+  assert.equal(excerpt('www'), 'www');
+  assert.equal(excerpt('a'.repeat(20)), 'a'.repeat(20));
+  assert.equal(excerpt('a'.repeat(21)), `${'a'.repeat(20)}...`);
+  assert.equal(excerpt('a\tb\x00c"d\x7f'), 'a\\x09b\\x00c\\x22d\\x7f');
+  // Right-to-left override and a no-break space: shown as escapes, never acted on by a terminal.
+  assert.equal(excerpt('x\u202ey\u00a0z'), 'x\\u{202e}y\\xa0z');
+  assert.equal(excerpt('bücher 广州'), 'bücher 广州');
+});
+
+test('quoteContent: false keeps the reason and the position but none of the text', () => {
+  const res = parse('secret-token-value IN SECRETTYPE data\n', { quoteContent: false });
+  assert.deepEqual(res.issues.map((i) => [i.line, i.col, i.message]), [[1, 23, 'unsupported record type (supported: A, AAAA, CNAME, NS, PTR, MX, TXT, SRV, CAA, SOA)']]);
+  const quoted = parse('secret-token-value IN SECRETTYPE data\n');
+  assert.equal(quoted.issues[0].message, 'unsupported record type "SECRETTYPE" (supported: A, AAAA, CNAME, NS, PTR, MX, TXT, SRV, CAA, SOA)');
 });

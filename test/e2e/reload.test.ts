@@ -15,11 +15,20 @@ const mapPath = join(dir, 'map.yaml');
 let s: TestServer;
 
 /** Replace the file the way editors and deploy tools do: write a temp file, rename it over. */
-function install(text: string): void {
+function install(text: string | Buffer): void {
   const tmp = join(dir, `.map-${Math.random()}`);
   writeFileSync(tmp, text);
   renameSync(tmp, mapPath);
 }
+
+/** The map with one 0xff byte in gz's description. */
+function notUtf8(t: string): Buffer {
+  const b = Buffer.from(t.replace('description: Guangzhou', 'description: Guang~zhou'));
+  b[b.indexOf('~')] = 0xff;
+  return b;
+}
+
+const manyRecords = (n: number): string => Array.from({ length: n }, (_, i) => `      h${i} A 192.0.2.${(i % 250) + 1}\n`).join('');
 
 const gdQuery = (): Buffer => buildQuery({ name: 'www.example.com', id: Math.floor(Math.random() * 65535), edns: { options: [ecsOption('183.6.0.0', 24)] } });
 
@@ -80,6 +89,9 @@ for (const [kind, edit, message] of [
   ['an unknown key', (t: string) => t.replace('    fallback: first', '    fallbak: first'), /unknown key "fallbak"/],
   ['a dangling reference', (t: string) => t.replace('datacenters: [gz, bj, sg]', 'datacenters: [gz, bj, sh1]'), /unknown datacenter "sh1"/],
   ['a bad address', (t: string) => t.replace('a: [192.0.2.10]', 'a: [192.0.2.300]'), /not an IPv4 address/],
+  ['a byte that is not UTF-8', (t: string) => notUtf8(t), /map\.yaml:\d+:\d+: not valid UTF-8 \(byte 0xff\)/],
+  ['10000 levels of nesting', (t: string) => `${t}\nextra: ${'['.repeat(10000)}${']'.repeat(10000)}\n`, /nesting deeper than 64 levels/],
+  ['a records block over the record limit', (t: string) => t.replace('    records: |\n', `    records: |\n${manyRecords(100_001)}`), /more than 100000 records in the zone/],
 ] as const) {
   test(`${kind} is refused and the old answers stay`, async () => {
     const failedBefore = s.reloads.failed;

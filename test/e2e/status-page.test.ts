@@ -199,6 +199,28 @@ test('text from the map is escaped in the page', async () => {
   assert.equal(status.datacenters[0].description, NASTY, 'the embedded JSON decodes back to the text');
 });
 
+test('/api/explain answers 400 naming the parameter for unknown, repeated and invalid ones', async () => {
+  for (const [query, parameter, pattern] of [
+    // The bug: this explained 1.2.3.4 with no prefix and said nothing about 5.6.7.8 or subnet.
+    ['ip=1.2.3.4&ip=5.6.7.8&subnet=999', 'ip', /ip: given more than once/],
+    ['ip=1.2.3.4&subnet=24', 'subnet', /unknown parameter "subnet" \(allowed: ip, name, prefix\)/],
+    ['subnet=24&ip=1.2.3.4', 'subnet', /unknown parameter "subnet"/],
+    ['ip=1.2.3.4&prefix=24&prefix=16', 'prefix', /prefix: given more than once/],
+    ['ip=1.2.3.4&name=www.example.com&name=api.example.com', 'name', /name: given more than once/],
+    ['ip=1.2.3.4&prefix=999', 'prefix', /prefix: "999" must be 0\.\.32/],
+    ['ip=1.2.3.999', 'ip', /not an IPv4 or IPv6 address/],
+    ['ip=', 'ip', /ip is required/],
+    [`ip=1.2.3.4&${'x'.repeat(500)}=1`, 'x'.repeat(40) + '...', /unknown parameter "x{40}\.\.\."/],
+  ] as const) {
+    const bad = await getJson<{ error: string; parameter: string }>(`${site.base}/api/explain?${query}`);
+    assert.equal(bad.status, 400, query);
+    assert.equal(bad.body.parameter, parameter, query);
+    assert.match(bad.body.error, pattern, query);
+  }
+  const ok = await getJson<{ lines: string[] }>(`${site.base}/api/explain?ip=183.6.0.1&name=www.example.com&prefix=24`);
+  assert.equal(ok.status, 200);
+});
+
 test('map reloads, applied and refused, show in the recent changes', async () => {
   const file = nasty.server.map.file;
   const before = nasty.server.map.version;
