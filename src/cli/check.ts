@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, type ConfigIssue } from '../common/errors';
 import { loadMapFile, type MapConfig } from '../config';
 import { GeoClassifier, GeoDatabase } from '../geo';
 import { countMovingSlash24, diffMaps, ruleOwners, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
-import { UsageError } from './redis-args';
+import { mapErrorText } from './map-error';
+import { parseVerbArgs } from './verbs';
 
 export interface CheckOptions {
   /** The map that is live now: also validated, then compared with FILE. */
@@ -12,19 +12,9 @@ export interface CheckOptions {
   json?: boolean;
 }
 
-const CHECK_USAGE = 'usage: geosteer check FILE [--against OLD] [--json]';
-
 /** `geosteer check FILE [--against OLD] [--json]` from its arguments; throws UsageError (exit 2) on bad usage. */
 export function checkCommand(args: string[], out: (s: string) => void, err: (s: string) => void): number {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { against: { type: 'string' }, json: { type: 'boolean' } } });
-  } catch (e) {
-    if (String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(e as Error).message}\n${CHECK_USAGE}`);
-    throw e;
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UsageError(CHECK_USAGE);
+  const { values, positionals } = parseVerbArgs('check', args);
   return check(positionals[0], out, err, { against: values.against, json: values.json === true });
 }
 
@@ -41,7 +31,7 @@ function load(file: string, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[]
     map = loadMapFile(file);
   } catch (e) {
     if (e instanceof ConfigError) {
-      err(e.message);
+      err(mapErrorText(e));
       for (const i of e.issues) issues.push(i);
       return null;
     }

@@ -1,9 +1,9 @@
 import { hostname, userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadMapFile } from '../config';
 import { parseDurationMs } from '../config/duration';
 import { RedisStore } from '../health';
-import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+import { requireRedis, UsageError } from './redis-args';
+import { parseVerbArgs } from './verbs';
 
 function operator(): string {
   try {
@@ -23,25 +23,18 @@ function checkNames(config: string | undefined, dc: string, service: string): vo
   }
 }
 
+type DrainValues = Partial<ReturnType<typeof parseVerbArgs<'drain'>>['values']>;
+
 /**
  * `geosteer drain DC [--service S] --for 30m --reason TEXT` and
  * `geosteer undrain DC [--service S]`: an operator's forced down, stored with
  * an expiry and a reason, honoured by every server within a second.
  */
 export async function drainCommand(verb: 'drain' | 'undrain', args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      service: { type: 'string', short: 's' },
-      for: { type: 'string' },
-      reason: { type: 'string' },
-      by: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      ...REDIS_ARGS,
-    },
-  });
-  if (positionals.length !== 1) throw new UsageError(`usage: geosteer ${verb} DC [--service NAME]${verb === 'drain' ? ' --for DURATION --reason TEXT' : ''}`);
+  // undrain's entry has no --for/--reason: given to undrain, they are usage errors.
+  const parsed = verb === 'drain' ? parseVerbArgs('drain', args) : parseVerbArgs('undrain', args);
+  const values: DrainValues = parsed.values;
+  const positionals = parsed.positionals;
   const dc = positionals[0];
   const service = values.service ? values.service.toLowerCase().replace(/\.$/, '') : '*';
   const redis = requireRedis(values, verb);

@@ -1,12 +1,10 @@
-import { parseArgs } from 'node:util';
 import { parseIp } from '../common/ip';
 import { inZone, loadMapFile, normalizeName } from '../config';
 import { GeoClassifier, GeoDatabase } from '../geo';
 import { HealthMirror, MemoryStore } from '../health';
 import { explain, explanationLines, Router, type Explanation } from '../routing';
 import { UsageError } from './redis-args';
-
-const USAGE = 'usage: geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]';
+import { parseVerbArgs } from './verbs';
 
 /**
  * `geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]`: the decision `serve` would
@@ -16,22 +14,10 @@ const USAGE = 'usage: geosteer explain IP [NAME] [--config FILE] [--subnet PREFI
  * Exit 0, 1 for a bad map or database, 2 for bad usage (including an invalid IP or a name outside the zones).
  */
 export function explainCommand(args: string[], defaultConfig: string, out: (s: string) => void): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, subnet: { type: 'string' }, json: { type: 'boolean' } },
-    });
-  } catch (e) {
-    if (String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-    throw e;
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError(USAGE);
+  const { values, positionals } = parseVerbArgs('explain', args);
   const [ipText, rawName] = positionals;
   const addr = parseIp(ipText);
-  if (!addr) throw new UsageError(`"${ipText}" is not an IPv4 or IPv6 address\n${USAGE}`);
+  if (!addr) throw new UsageError(`"${ipText}" is not an IPv4 or IPv6 address`);
   const bits = addr.length * 8;
   let prefix: number | null = null;
   if (values.subnet !== undefined) {

@@ -2,68 +2,29 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, GeosteerError } from '../common/errors';
 import { adminHostsFrom, collectProcessMetrics, createLogger, globalRegistry, metricsListenFrom, reportToClusterPrimary, type Logger } from '../observability';
 import { loadMapFile } from '../config';
+import { defaultServerVersion } from '../config/map-file';
 import { IpcStore } from '../health';
 import { checkCommand } from './check';
 import { runPrimary } from './cluster';
-import { DNS_ARGS, DNS_USAGE, dnsOptionsFromArgs } from './dns-args';
+import { dnsOptionsFromArgs } from './dns-args';
 import { drainCommand } from './drain';
 import { explainCommand } from './explain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
-import { REDIS_ARGS, REDIS_USAGE, redisFromArgs, UsageError } from './redis-args';
+import { redisFromArgs, UsageError } from './redis-args';
 import { serve } from './serve';
+import { endQuietlyOnClosedOutput } from './closed-output';
+import { mapErrorText } from './map-error';
 import { statusCommand } from './status';
+import { isVerb, mainHelp, parseVerbArgs, verbHelp, verbUsage, wantsHelp } from './verbs';
 
 const DEFAULT_CONFIG = resolve(__dirname, '../../../geodata/map.yaml');
 
-const USAGE = `usage:
-  geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
-                 [--metrics-listen HOST:PORT|off] [--admin-host NAME]... [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]
-        run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, one worker per CPU;
-        without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz on
-        127.0.0.1:9253 by default, for Host: an IP, localhost or an --admin-host NAME;
-        LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
-        --query-log-sample N logs one query in N
-  geosteer check FILE [--against OLD] [--json]
-        validate a map file and print its routing table; with --against, what changes from OLD
-        (region lists, rules, services, /24s of IPv4 that move, per datacenter pair)
-  geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]
-        the full decision for a client offline (map and its GeoIP DB, every datacenter up);
-        NAME defaults to every service; --subnet: as an ECS subnet of that length
-  geosteer probe [--config FILE] [--id ID] [--lease 10s] [--metrics-listen HOST:PORT|off] [--admin-host NAME]... REDIS
-        run the map's health checks and vote in the shared table (/metrics on 127.0.0.1:9254)
-  geosteer drain DC [--service NAME] --for DURATION --reason TEXT REDIS
-  geosteer undrain DC [--service NAME] REDIS
-  geosteer promote SERVICE DC [--reason TEXT] [--config FILE] REDIS
-  geosteer status [--config FILE] [--json] REDIS
-REDIS:
-${REDIS_USAGE}
-TCP LIMITS (serve):
-${DNS_USAGE}`;
-
 async function serveCommand(rest: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string', short: 'c' },
-      listen: { type: 'string', short: 'l', multiple: true },
-      probe: { type: 'boolean' },
-      'no-probe': { type: 'boolean' },
-      id: { type: 'string' },
-      'state-file': { type: 'string' },
-      workers: { type: 'string', short: 'w' },
-      'metrics-listen': { type: 'string' },
-      'admin-host': { type: 'string', multiple: true },
-      'log-level': { type: 'string' },
-      'query-log-sample': { type: 'string' },
-      ...DNS_ARGS,
-      ...REDIS_ARGS,
-    },
-  });
+  const { values } = parseVerbArgs('serve', rest);
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError('--workers must be a number from 1 to 256');
   const log = loggerFrom(values['log-level']);
@@ -138,6 +99,29 @@ async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const out = (s: string): void => void process.stdout.write(s + '\n');
   const err = (s: string): void => void process.stderr.write(s + '\n');
+  endQuietlyOnClosedOutput();
+  if (verb === '--version' || verb === '-V' || verb === 'version') {
+    out(defaultServerVersion());
+    return 0;
+  }
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    const about = rest[0];
+    if (about === undefined) (verb === undefined ? err : out)(mainHelp());
+    else if (isVerb(about)) out(verbHelp(about));
+    else {
+      err(`geosteer help: unknown command "${about}"\n${mainHelp()}`);
+      return 2;
+    }
+    return verb === undefined ? 2 : 0;
+  }
+  if (!isVerb(verb)) {
+    err(`geosteer: unknown command "${verb}"\n${mainHelp()}`);
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    out(verbHelp(verb));
+    return 0;
+  }
   try {
     switch (verb) {
       case 'serve':
@@ -155,22 +139,14 @@ async function main(argv: string[]): Promise<number> {
         return await promoteCommand(rest, DEFAULT_CONFIG, out);
       case 'status':
         return await statusCommand(rest, out);
-      case 'help':
-      case '--help':
-      case '-h':
-        out(USAGE);
-        return 0;
-      default:
-        err(`${verb ? `unknown command "${verb}"\n` : ''}${USAGE}`);
-        return 2;
     }
   } catch (e) {
     if (e instanceof ConfigError) {
-      err(e.message);
+      err(mapErrorText(e));
       return 1;
     }
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      err((e as Error).message);
+    if (e instanceof UsageError) {
+      err(`geosteer ${verb}: ${e.message}\n${verbUsage(verb)}`);
       return 2;
     }
     if (e instanceof GeosteerError) {

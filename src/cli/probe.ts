@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadMapFile } from '../config';
 import { HealthMirror, RedisStore } from '../health';
 import { describeRedis } from '../health';
 import { adminHostsFrom, collectProcessMetrics, createLogger, healthEvents, healthRoutes, metricsListenFrom, metricsRoute, ProbeMetrics, Registry, startAdmin, WebhookSender, type HealthEventInput } from '../observability';
 import { PrimaryLeader, Prober, type PromotionEvent } from '../probe';
 import { parseDurationMs } from '../config/duration';
-import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+import { requireRedis, UsageError } from './redis-args';
+import { parseVerbArgs } from './verbs';
 import { logHealth } from './serve';
 
 /**
@@ -15,10 +15,7 @@ import { logHealth } from './serve';
  * Runs until SIGINT/SIGTERM.
  */
 export async function probeCommand(args: string[], defaultConfig: string): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, lease: { type: 'string' }, 'metrics-listen': { type: 'string' }, 'admin-host': { type: 'string', multiple: true }, ...REDIS_ARGS },
-  });
+  const { values } = parseVerbArgs('probe', args);
   const redis = requireRedis(values, 'probe');
   const lease = values.lease ? parseDurationMs(values.lease) : 10_000;
   if (lease === null || lease < 1000) throw new UsageError('--lease must be a duration of at least 1s (e.g. 10s)');

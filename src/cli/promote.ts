@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadMapFile } from '../config';
 import { RedisStore } from '../health';
-import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
+import { requireRedis, UsageError } from './redis-args';
+import { parseVerbArgs } from './verbs';
 
 /**
  * `geosteer promote SERVICE DC [--reason TEXT]`: the operator moves a primary
@@ -10,12 +10,7 @@ import { REDIS_ARGS, requireRedis, UsageError } from './redis-args';
  * by the leader lease: an operator outranks the leader.
  */
 export async function promoteCommand(args: string[], defaultConfig: string, out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { reason: { type: 'string' }, by: { type: 'string' }, config: { type: 'string', short: 'c' }, ...REDIS_ARGS },
-  });
-  if (positionals.length !== 2) throw new UsageError('usage: geosteer promote SERVICE DC [--reason TEXT]');
+  const { values, positionals } = parseVerbArgs('promote', args);
   const [rawService, dc] = positionals;
   const service = rawService.toLowerCase().replace(/\.$/, '');
   const redis = requireRedis(values, 'promote');

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { loadMapFile, type MapConfig } from '../config';
 import { computeVerdict, describeRedis, pairKey, RedisStore, type HealthSnapshot, type Quorum, type Vote } from '../health';
-import { REDIS_ARGS, requireRedis } from './redis-args';
+import { requireRedis } from './redis-args';
+import { parseVerbArgs } from './verbs';
 
 interface StatusRow {
   service: string;
@@ -36,7 +36,7 @@ const age = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` 
 
 /** `geosteer status [--config FILE] [--json]`: datacenters x services, votes per prober, drains, primaries, leader. */
 export async function statusCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, ...REDIS_ARGS } });
+  const { values } = parseVerbArgs('status', args);
   const redis = requireRedis(values, 'status');
   const map = values.config ? loadMapFile(values.config) : null;
   const quorum = map?.health.quorum ?? 'majority';

@@ -1,0 +1,180 @@
+import { parseArgs } from 'node:util';
+import { DNS_ARGS, DNS_USAGE } from './dns-args';
+import { REDIS_ARGS, REDIS_USAGE, UsageError } from './redis-args';
+
+// Every verb's options, arity and help in one table: main prints `geosteer VERB --help` and usage errors
+// from it, each command parses its arguments with it, and the docs test checks README commands against it.
+
+interface VerbSpec {
+  /** One or more `geosteer VERB ...` lines. */
+  synopsis: string;
+  /** One line for `geosteer --help`. */
+  summary: string;
+  /** What it does, for `geosteer VERB --help`. */
+  about: string;
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+  /** Its positional arguments, in order; NAME? is optional. */
+  args: readonly string[];
+  /** Extra help sections (REDIS, TCP LIMITS). */
+  sections?: readonly string[];
+}
+
+const REDIS_SECTION = `REDIS:\n${REDIS_USAGE}`;
+const CONFIG = { config: { type: 'string', short: 'c' } } as const;
+
+export const VERBS = {
+  serve: {
+    summary: 'run the DNS server',
+    synopsis: `geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
+               [--metrics-listen HOST:PORT|off] [--admin-host NAME]... [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]`,
+    about: `run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, UDP and TCP, one worker per CPU;
+without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz and the status page
+on 127.0.0.1:9253 by default, answered only for Host: an IP literal, localhost or an --admin-host NAME
+(DNS-rebinding guard); LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
+--query-log-sample N logs one query in N. Runs until SIGINT/SIGTERM (exit 0); SIGHUP reloads the map.`,
+    options: {
+      ...CONFIG,
+      listen: { type: 'string', short: 'l', multiple: true },
+      probe: { type: 'boolean' },
+      'no-probe': { type: 'boolean' },
+      id: { type: 'string' },
+      'state-file': { type: 'string' },
+      workers: { type: 'string', short: 'w' },
+      'metrics-listen': { type: 'string' },
+      'admin-host': { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+      'query-log-sample': { type: 'string' },
+      ...DNS_ARGS,
+      ...REDIS_ARGS,
+    },
+    args: [],
+    sections: [REDIS_SECTION, `TCP LIMITS:\n${DNS_USAGE}`],
+  },
+  check: {
+    summary: 'validate a map file; with --against, what changes from OLD',
+    synopsis: 'geosteer check FILE [--against OLD] [--json]',
+    about: `validate a map file and print its routing table (exit 0 iff valid); with --against, what changes
+from OLD: region lists, rules, services, the IPv4 /24s that move, per datacenter pair`,
+    options: { against: { type: 'string' }, json: { type: 'boolean' } },
+    args: ['FILE'],
+  },
+  explain: {
+    summary: 'why a client gets its answer, offline',
+    synopsis: 'geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]',
+    about: `the full decision for a client offline (the map and its GeoIP database, every datacenter up, no
+Redis); NAME defaults to every service; --subnet: IP as an ECS subnet of that length`,
+    options: { ...CONFIG, subnet: { type: 'string' }, json: { type: 'boolean' } },
+    args: ['IP', 'NAME?'],
+  },
+  probe: {
+    summary: 'run the health checks and vote in the shared table',
+    synopsis: 'geosteer probe [--config FILE] [--id ID] [--lease 10s] [--metrics-listen HOST:PORT|off] [--admin-host NAME]... REDIS',
+    about: `run the map's health checks, vote in the shared table and take part in the leader election that
+moves primaries (/metrics on 127.0.0.1:9254 by default). Runs until SIGINT/SIGTERM (exit 0).`,
+    options: { ...CONFIG, id: { type: 'string' }, lease: { type: 'string' }, 'metrics-listen': { type: 'string' }, 'admin-host': { type: 'string', multiple: true }, ...REDIS_ARGS },
+    args: [],
+    sections: [REDIS_SECTION],
+  },
+  drain: {
+    summary: 'take a datacenter out of the answers for a while',
+    synopsis: 'geosteer drain DC [--service NAME] --for DURATION --reason TEXT [--by WHO] [--config FILE] REDIS',
+    about: `take datacenter DC out of every answer (of one service, or of all) until DURATION passes; every
+server honours it within a second; --config checks DC and NAME against the map first`,
+    options: { service: { type: 'string', short: 's' }, for: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    args: ['DC'],
+    sections: [REDIS_SECTION],
+  },
+  undrain: {
+    summary: 'end a drain',
+    synopsis: 'geosteer undrain DC [--service NAME] [--by WHO] [--config FILE] REDIS',
+    about: 'end a drain before it expires (exit 1 if there was no such drain)',
+    options: { service: { type: 'string', short: 's' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    args: ['DC'],
+    sections: [REDIS_SECTION],
+  },
+  promote: {
+    summary: 'move the primary of a policy: primary service',
+    synopsis: 'geosteer promote SERVICE DC [--reason TEXT] [--by WHO] [--config FILE] REDIS',
+    about: 'make DC the primary of a `policy: primary` service (also to move it back after a failover)',
+    options: { reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    args: ['SERVICE', 'DC'],
+    sections: [REDIS_SECTION],
+  },
+  status: {
+    summary: 'the shared health table: verdicts, votes, drains, primaries',
+    synopsis: 'geosteer status [--config FILE] [--json] REDIS',
+    about: `the shared table: datacenters x services with the verdict, each prober's vote and its age,
+drains, primary pointers, the leader and recent operator actions`,
+    options: { ...CONFIG, json: { type: 'boolean' }, ...REDIS_ARGS },
+    args: [],
+    sections: [REDIS_SECTION],
+  },
+} as const satisfies Record<string, VerbSpec>;
+
+export type Verb = keyof typeof VERBS;
+
+export const isVerb = (v: string | undefined): v is Verb => v !== undefined && Object.hasOwn(VERBS, v);
+
+const indent = (text: string, by: string): string => text.replace(/^/gm, by);
+
+/** `usage: SYNOPSIS`: what a usage error prints under its message. */
+export function verbUsage(verb: Verb): string {
+  return `usage: ${VERBS[verb].synopsis}\n(geosteer ${verb} --help for more)`;
+}
+
+/** `geosteer VERB --help`. */
+export function verbHelp(verb: Verb): string {
+  const spec: VerbSpec = VERBS[verb];
+  return [`usage: ${spec.synopsis}`, indent(spec.about, '  '), ...(spec.sections ?? []), EXIT_CODES].join('\n');
+}
+
+const EXIT_CODES = 'exit: 0 success, 1 failure, 2 usage error; data on stdout, diagnostics on stderr';
+
+/** `geosteer --help`: every verb's synopsis and the first line of what it does. */
+export function mainHelp(): string {
+  const verbs = (Object.keys(VERBS) as Verb[]).map((v) => `  ${VERBS[v].synopsis}\n        ${VERBS[v].summary}`);
+  return [
+    'usage:',
+    ...verbs,
+    '  geosteer --version',
+    '  geosteer VERB --help    what VERB does, in full',
+    REDIS_SECTION,
+    EXIT_CODES,
+  ].join('\n');
+}
+
+/** True when ARGS ask for help (`--help` or `-h` before a `--`). */
+export function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** The parse errors of node:util parseArgs, as one short line. */
+function parseErrorText(e: NodeJS.ErrnoException): string {
+  const m = /^Unknown option '([^']+)'/.exec(e.message);
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && m) return `unknown option ${m[1]}`;
+  const p = /^Unexpected argument '([^']*)'/.exec(e.message);
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && p) return `unexpected argument "${p[1]}"`;
+  return e.message;
+}
+
+/**
+ * Parses one verb's arguments against its table entry. Bad usage (unknown option, missing value, too few
+ * or too many positionals) throws UsageError, which main prints with the verb's usage (exit 2).
+ */
+export function parseVerbArgs<V extends Verb>(verb: V, args: string[]) {
+  const spec = VERBS[verb];
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: spec.options as (typeof VERBS)[V]['options'], allowPositionals: true, strict: true });
+  } catch (e) {
+    if (String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(parseErrorText(e as NodeJS.ErrnoException));
+    throw e;
+  }
+  const names: readonly string[] = spec.args;
+  const n = parsed.positionals.length;
+  if (n > names.length) throw new UsageError(`unexpected argument "${parsed.positionals[names.length]}"`);
+  const missing = names.slice(n).filter((a) => !a.endsWith('?'));
+  if (missing.length) throw new UsageError(`missing ${missing.join(' and ')}`);
+  return parsed;
+}
