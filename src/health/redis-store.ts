@@ -182,6 +182,8 @@ function parseJson<T>(text: string, check: (v: T) => boolean): T | null {
   }
 }
 
+const isWrongType = (err: Error): boolean => err instanceof ReplyError && /^WRONGTYPE/.test(err.message);
+
 /** The Redis type each key must have (a missing key is fine). */
 const KEY_TYPES: Array<[TablePart, string]> = [
   ['votes', 'hash'],
@@ -334,7 +336,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
       const [err, v] = res[at + i];
       if (!err) return (v ?? {}) as Record<string, string>;
       // WRONGTYPE is already reported from TYPE; anything else is Redis refusing the read.
-      if (/^WRONGTYPE/.test(err.message) && types.get(part) !== 'hash') return {};
+      if (isWrongType(err) && types.get(part) !== 'hash') return {};
       throw new StoreReplyError(err.message);
     };
     const read = <T>(i: number, part: TablePart, parse: (text: string, now: number) => Checked<T>): T[] => {
@@ -410,14 +412,17 @@ export class RedisStore extends EventEmitter implements HealthStore {
 
   /** Recent audit entries, newest first. */
   async auditLog(limit = 20): Promise<Array<Record<string, unknown>>> {
-    const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1);
+    // A key of the wrong type reads as empty here; loadAll reports it.
+    const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1).catch((err: Error) => (isWrongType(err) ? [] : Promise.reject(err)));
     return rows.map((r) => parseJson<Record<string, unknown>>(r, () => true)).filter((r): r is Record<string, unknown> => r !== null);
   }
 
   /** Who holds the leader lease now, and at which epoch (for `status`). */
   async leader(): Promise<{ holder: string | null; epoch: number }> {
-    const [holder, epoch] = await Promise.all([this.cmd.get(this.k.leader), this.cmd.get(this.k.epoch)]);
-    return { holder, epoch: Number(epoch ?? 0) };
+    // Keys of the wrong type read as no holder / epoch 0 here; loadAll reports them.
+    const get = (key: string): Promise<string | null> => this.cmd.get(key).catch((err: Error) => (isWrongType(err) ? null : Promise.reject(err)));
+    const [holder, epoch] = await Promise.all([get(this.k.leader), get(this.k.epoch)]);
+    return { holder, epoch: Number(epoch ?? 0) || 0 };
   }
 
   async close(): Promise<void> {
