@@ -33,6 +33,7 @@ const bad = (kind: InvalidKind, reason: string): { ok: false; kind: InvalidKind;
 /** What a JSON value is, in words. */
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'missing';
   if (Array.isArray(v)) return 'an array';
   const t = typeof v;
   return t === 'object' ? 'an object' : `a ${t}`;
@@ -76,6 +77,7 @@ function fits(type: FieldType, v: unknown): boolean {
 
 /** Checks every field of `spec` in `o`; returns a plain copy with just those fields (defaults filled in). */
 function shape<T>(o: unknown, spec: Spec): Checked<T> {
+  if (o === undefined) return bad('bad-shape', 'is missing');
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return bad('bad-shape', `is ${describe(o)}, not an object`);
   const src = o as Record<string, unknown>;
   const out: Record<string, unknown> = {};
@@ -134,7 +136,9 @@ export function parseMessage(text: string, storeNow: number): Checked<EventMessa
   if (!j.ok) return j;
   const m = j.value as { t?: unknown; d?: unknown } | null;
   if (m === null || typeof m !== 'object' || Array.isArray(m)) return bad('bad-shape', `is ${describe(m)}, not an object`);
-  const prefix = (r: Checked<unknown>): Checked<EventMessage> => (r.ok ? { ok: true, value: { t: m.t, d: r.value } as EventMessage } : bad(r.kind, `"d" of a ${String(m.t)} message: ${r.reason}`));
+  // Reasons name the field inside "d": `"d.until" is a string`, `"d" is missing`.
+  const inD = (reason: string): string => (reason.startsWith('"') ? `"d.${reason.slice(1)}` : `"d" ${reason}`);
+  const prefix = (r: Checked<unknown>): Checked<EventMessage> => (r.ok ? { ok: true, value: { t: m.t, d: r.value } as EventMessage } : bad(r.kind, `${String(m.t)} message: ${inD(r.reason)}`));
   switch (m.t) {
     case 'vote':
       return prefix(stamped(shape<Vote>(m.d, VOTE), storeNow));
