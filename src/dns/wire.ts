@@ -65,7 +65,10 @@ export class Query {
   hasQuestion = false;
   /** Byte offset just past the question (name + type + class). */
   questionEnd = 0;
-  /** Lower-cased name without the trailing dot ('' for the root). */
+  /**
+   * The name's lookup key: labels joined by '.', A-Z folded, odd bytes as `\DDD`
+   * (see readQname); no trailing dot ('' for the root).
+   */
   qname = '';
   qtype = 0;
   qclass = 0;
@@ -111,6 +114,16 @@ const MAX_NAME_WIRE = 255;
 /**
  * Reads the question name at offset 12. Compression is not allowed there
  * (nothing precedes it to point at). Returns the offset after the name, or -1.
+ *
+ * `q.qname` is the name's lookup key: its labels joined by '.', so every '.'
+ * in the key is a label boundary and nothing else. Bytes a key could confuse
+ * are escaped as RFC 1035 `\DDD`: '.' (a dot inside a label, `www\.example`
+ * must never match `www.example`), '\\' (so an escape cannot be forged),
+ * controls, space and everything past 0x7E. The result is pure ASCII, so the
+ * final toLowerCase folds A-Z and nothing else (RFC 4343: case-insensitive
+ * for ASCII letters only; latin1 0xC0 must not become 0xE0). Map names only
+ * hold [a-z0-9_*-] (config/normalizeName), so an escaped key never matches one.
+ * The same `\DDD` text is what logs show, like dig prints such names.
  */
 function readQname(buf: Buffer, q: Query): number {
   let off = 12;
@@ -126,13 +139,30 @@ function readQname(buf: Buffer, q: Query): number {
     if (len > 63) return -1; // pointer or reserved label type in the question
     total += len + 1;
     if (total > MAX_NAME_WIRE || off + 1 + len > buf.length) return -1;
-    // latin1 keeps bytes 1:1 so odd bytes cannot merge into another name.
-    const label = buf.toString('latin1', off + 1, off + 1 + len);
+    const label = readLabel(buf, off + 1, off + 1 + len);
     name = name.length === 0 ? label : name + '.' + label;
     off += 1 + len;
   }
   q.qname = name.toLowerCase();
   return off;
+}
+
+/** Whether byte `b` stands for itself in a name key (see readQname). */
+function plainByte(b: number): boolean {
+  return b > 0x20 && b < 0x7f && b !== 0x2e && b !== 0x5c;
+}
+
+/** One label as key text: the bytes as they are when all are plain, else with `\DDD` escapes. */
+function readLabel(buf: Buffer, start: number, end: number): string {
+  let i = start;
+  while (i < end && plainByte(buf[i])) i++;
+  if (i === end) return buf.toString('latin1', start, end);
+  let out = buf.toString('latin1', start, i);
+  for (; i < end; i++) {
+    const b = buf[i];
+    out += plainByte(b) ? String.fromCharCode(b) : '\\' + (b < 10 ? '00' : b < 100 ? '0' : '') + b;
+  }
+  return out;
 }
 
 /** Skips a (possibly compressed) name in a non-question record. Returns offset after it or -1. */
@@ -203,6 +233,8 @@ export function parseQuery(buf: Buffer, q: Query): ParseResult {
   for (let i = 0; i < an + ns; i++) {
     off = skipName(buf, off);
     if (off < 0 || off + 10 > n) return fail(q, 'truncated record in answer/authority');
+    // RFC 6891 6.1.1: an OPT anywhere but the additional section is a FORMERR.
+    if (((buf[off] << 8) | buf[off + 1]) === QTYPE_OPT) return fail(q, 'OPT record outside the additional section');
     const rdlen = (buf[off + 8] << 8) | buf[off + 9];
     off += 10 + rdlen;
     if (off > n) return fail(q, 'record data past end of message');

@@ -369,3 +369,32 @@ test('an unknown EDNS option is ignored', () => {
   assert.equal(r, ParseResult.OK, q.error);
   assert.equal(q.ecs?.sourcePrefix, 8);
 });
+
+test('the qname key keeps label boundaries: a dot or backslash inside a label is escaped, never a separator', () => {
+  const key = (...labels: Buffer[]): string => {
+    const name = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), l])), Buffer.from([0])]);
+    const { r, q } = parse(Buffer.concat([header(), name, u16(1), u16(1)]));
+    assert.equal(r, ParseResult.OK, q.error);
+    return q.qname;
+  };
+  const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+  // One label `www.example.com` is not the three labels www, example, com.
+  assert.equal(key(b('www.example.com')), 'www\\046example\\046com');
+  assert.notEqual(key(b('www.example.com')), key(b('www'), b('example'), b('com')));
+  assert.equal(key(b('_sip._udp'), b('example'), b('com')), '_sip\\046_udp.example.com');
+  // A literal backslash cannot forge an escape: `a\046b` (6 bytes) differs from `a.b` (3 bytes).
+  assert.equal(key(b('a\\046b')), 'a\\092046b');
+  assert.notEqual(key(b('a\\046b')), key(b('a.b')));
+  // NUL, space, DEL and bytes past 0x7E are escaped; A-Z fold, latin1 letters do not (0xC0 is not 0xE0).
+  assert.equal(key(Buffer.from([0x41, 0x00, 0x20, 0x7f, 0xff])), 'a\\000\\032\\127\\255');
+  assert.notEqual(key(Buffer.from([0xc0])), key(Buffer.from([0xe0])));
+  assert.equal(key(b('WWW'), b('Example'), b('COM')), 'www.example.com');
+});
+
+test('FORMERR: an OPT record in the answer or authority section (RFC 6891 6.1.1)', () => {
+  const optRr = opt();
+  formerr(Buffer.concat([header({ an: 1 }), QUESTION, optRr]), /OPT record outside the additional section/);
+  formerr(Buffer.concat([header({ ns: 1 }), QUESTION, optRr]), /OPT record outside the additional section/);
+  // The same OPT in the additional section is fine.
+  assert.equal(parse(Buffer.concat([header({ ar: 1 }), QUESTION, optRr])).r, ParseResult.OK);
+});

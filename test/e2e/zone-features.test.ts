@@ -89,3 +89,22 @@ test('asking for the CNAME type itself returns just the CNAME', async () => {
   const r = await dig(s.port, ['api.example.com', 'CNAME']);
   assert.deepEqual(r.answer.map((x) => x[3]), ['CNAME']);
 });
+
+test('a dot inside a label is not a delegation cut: host\\.sub.example.com is NXDOMAIN, not a referral', async () => {
+  const r = await dig(s.port, ['host\\.sub.example.com.', 'A']);
+  assert.equal(r.status, 'NXDOMAIN');
+  assert.ok(r.flags.includes('aa'));
+  assert.equal(r.authority[0][3], 'SOA');
+  assert.equal(r.authority[0][0], 'example.com.');
+  // And `sub.example.com` as one label is outside the zone.
+  assert.equal((await dig(s.port, ['host.sub\\.example\\.com.', 'A'])).status, 'REFUSED');
+});
+
+test('a CNAME owner with an escaped dot is another name: c1\\.example.com gets no chain', async () => {
+  const r = await dig(s.port, ['c1\\.example.com.', 'A']);
+  assert.equal(r.status, 'REFUSED');
+  const cased = await dig(s.port, ['C1.EXAMPLE.com.', 'A', '+subnet=202.96.0.0/24']);
+  assert.deepEqual(cased.answer.map((x) => x[3]), ['CNAME', 'CNAME', 'A']);
+  // RDATA names are the zone's, label for label (case may follow the question's, as compression allows).
+  assert.deepEqual(cased.answer.slice(0, 2).map((x) => x[4].toLowerCase()), ['c2.example.com.', 'www.example.com.']);
+});
