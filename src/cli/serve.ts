@@ -5,7 +5,7 @@ import { loadMapFile, MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
-import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type PairStatus, type RedisConnectionOptions } from '../health';
+import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type InvalidKeyStatus, type MirrorOptions, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
   healthEvents,
@@ -69,6 +69,8 @@ export interface ServeOptions {
   queryLogSample?: number;
   /** Time one query in N for geosteer_dns_request_duration_seconds (0: off). @default 64 */
   timingSample?: number;
+  /** The mirror's full-read intervals (tests shorten them). @default 10 s, 500 ms after a failure */
+  healthTiming?: Pick<MirrorOptions, 'resyncMs' | 'retryMs'>;
 }
 
 export interface RunningServer {
@@ -103,6 +105,16 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   mirror.on('store-up', () => log.info('health store reachable again: resynced'));
   mirror.on('store-emptied', (lost: { drains: number; primaries: number }) =>
     log.error(lost, 'health store came back empty (Redis restarted without persistence?): its drains and primary pointers are gone until re-issued; run Redis with appendonly yes'));
+  // Once per key while it holds unreadable entries, with its name and what is wrong; once more when it is clean.
+  mirror.on('store-invalid', (k: InvalidKeyStatus) => {
+    const first = k.entries[0];
+    const what = first ? ` (${first.field === null ? '' : `field "${first.field}": `}${first.reason})` : '';
+    const entries = k.entries.slice(0, 5).map((e) => ({ field: e.field, kind: e.kind, reason: e.reason }));
+    log.warn({ key: k.key, count: k.current, entries }, `health store key ${k.key}: ${k.current} unreadable ${k.current === 1 ? 'entry' : 'entries'} skipped${what}; everything else applies`);
+  });
+  mirror.on('store-valid', (k: InvalidKeyStatus) => log.info({ key: k.key }, `health store key ${k.key} is readable again`));
+  mirror.on('sync-error', (err: Error) => log.error({ err: err.message }, 'health store answered the full read with an error (it is reachable): answering from the last known state'));
+  mirror.on('sync-ok', () => log.info('health store full reads work again'));
   mirror.on('snapshot-loaded', (path: string) => log.warn({ path }, 'health store unreachable at start: warmed from the local snapshot'));
   mirror.on('snapshot-error', (err: Error) => log.error({ err: err.message }, 'health snapshot could not be read or written'));
   healthEvents(mirror).on('event', (e: HealthEventInput) => {
@@ -153,7 +165,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
   const snapshotPath =
     options.snapshotPath !== undefined ? options.snapshotPath : store.kind === 'redis' ? join(tmpdir(), `geosteer-${map.serverId}-health.json`) : null;
-  const mirror = new HealthMirror(store, { quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
+  const mirror = new HealthMirror(store, { ...options.healthTiming, quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
   const runProbes = options.probe ?? store.kind === 'memory';
   const id = options.proberId ?? hostname();
   const registry = options.registry ?? new Registry();

@@ -47,7 +47,7 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
     const rows = statusRows(snap, map, quorum);
     const drains = snap.drains.filter((d) => d.until > snap.now);
     if (values.json) {
-      out(JSON.stringify({ redis: describeRedis(redis), now: snap.now, leader, pairs: rows, primaries: snap.primaries, drains, audit }, null, 2));
+      out(JSON.stringify({ redis: describeRedis(redis), now: snap.now, leader, pairs: rows, primaries: snap.primaries, drains, audit, invalid: snap.invalid ?? [] }, null, 2));
       return 0;
     }
     out(`health table: ${describeRedis(redis)}   leader: ${leader.holder ?? '(none)'} (epoch ${leader.epoch})   quorum: ${quorum}\n`);
@@ -65,6 +65,10 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
     out('\ndrains:');
     if (!drains.length) out('  (none)');
     for (const d of drains) out(`  ${d.dc} for ${d.service === '*' ? 'every service' : d.service}, ${age(d.until - snap.now)} left, by ${d.by}: ${d.reason}`);
+    if (snap.invalid?.length) {
+      out('\nunreadable entries (skipped; everything else applies):');
+      for (const e of snap.invalid) out(`  ${e.key}${e.field === null ? '' : ` field "${e.field}"`}: ${e.reason} (${e.kind})`);
+    }
     if (audit.length) {
       out('\nrecent operator actions and failovers:');
       for (const a of audit) out(`  ${age(snap.now - Number(a.at))} ago  ${JSON.stringify({ ...a, at: undefined })}`);

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { drainKey, pairKey, voteKey, type Drain, type HealthSnapshot, type PrimaryPointer, type Vote } from './model';
+import { drainKey, pairKey, voteKey, type Drain, type HealthSnapshot, type InvalidEntry, type PrimaryPointer, type TablePart, type Vote } from './model';
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './options';
-import type { HealthStore } from './store';
+import { StoreReplyError, type HealthStore } from './store';
 import { computeVerdict, type Verdict } from './verdict';
 import type { HealthView } from './view';
 
@@ -27,6 +27,21 @@ export interface PairStatus {
 
 export type MirrorSource = 'store' | 'snapshot' | 'none';
 
+/** One key of the table with unreadable entries now or since start. */
+export interface InvalidKeyStatus {
+  key: string;
+  part: TablePart;
+  /** Entries unreadable now: at the last full read (events: malformed messages since the read before it). */
+  current: number;
+  /** Unreadable entries seen since start, each counted once (when it first appeared). */
+  total: number;
+  /** The first few current ones, for people. */
+  entries: InvalidEntry[];
+}
+
+/** How many of a key's current entries are kept for display. */
+const INVALID_SHOWN = 20;
+
 /**
  * serve's in-memory copy of the health table. Subscribe first, then load
  * everything, then apply each change message; re-read everything on every
@@ -35,8 +50,17 @@ export type MirrorSource = 'store' | 'snapshot' | 'none';
  * With the store gone, the last state stays in force (fail-static) and is
  * saved to a snapshot file so a restart during the outage starts warm.
  *
+ * Unreadable entries (a wrong-typed key, a bad value: see validate.ts) are
+ * skipped and the rest applies; such an entry keeps what was last read from
+ * it (a typo over the primary hash must not send every service back to its
+ * configured primary), until the key or field is readable or gone.
+ *
  * Events: 'change' (an isUp/primary result moved), 'verdict' (PairStatus of a
- * flip), 'store-down' (Error, once per outage), 'store-up', 'synced'.
+ * flip), 'store-down' (Error, once per outage), 'store-up', 'synced',
+ * 'store-invalid' (InvalidKeyStatus: a key began to hold unreadable entries),
+ * 'store-valid' (InvalidKeyStatus: it holds none any more), 'sync-error'
+ * (StoreReplyError: the store answered the full read with an error, once until
+ * a read works), 'sync-ok' (reads work again).
  */
 export class HealthMirror extends EventEmitter implements HealthView {
   private readonly opts: HealthOptions & Required<Omit<MirrorOptions, keyof HealthOptions>>;
@@ -68,6 +92,18 @@ export class HealthMirror extends EventEmitter implements HealthView {
   private duringSync: Array<() => void> | null = null;
   source: MirrorSource = 'none';
   lastSyncAt = 0;
+  /** The store's error when it answered the last full read with one (reachable, but not read); else null. */
+  syncError: string | null = null;
+  /** Unreadable entries of the last full read. */
+  private tableInvalid: InvalidEntry[] = [];
+  /** Their identities, so an entry that stays bad is counted once. */
+  private tableInvalidIds = new Set<string>();
+  /** Malformed events messages since the last full read, and in the interval before it. */
+  private messagesNow: { count: number; shown: InvalidEntry[] } = { count: 0, shown: [] };
+  private messagesBefore: { count: number; shown: InvalidEntry[] } = { count: 0, shown: [] };
+  private readonly invalidTotals = new Map<string, { part: TablePart; total: number }>();
+  /** Keys with unreadable entries now (for the store-invalid/store-valid events). */
+  private invalidKeysNow = new Set<string>();
 
   constructor(
     private readonly store: HealthStore,
@@ -92,6 +128,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
       void this.resync();
     });
     store.on('down', (err: Error) => this.storeFailed(err));
+    store.on('invalid', (e: InvalidEntry) => this.badMessage(e));
     this.everReady = store.ready;
   }
 
@@ -172,6 +209,67 @@ export class HealthMirror extends EventEmitter implements HealthView {
     return this.storeHealthy && this.store.ready;
   }
 
+  /** Every key that held unreadable entries since start (current 0: not any more), sorted by key. */
+  invalidKeys(): InvalidKeyStatus[] {
+    const byKey = new Map<string, InvalidKeyStatus>();
+    for (const [key, t] of this.invalidTotals) byKey.set(key, { key, part: t.part, current: 0, total: t.total, entries: [] });
+    const add = (e: InvalidEntry, n: number): void => {
+      let s = byKey.get(e.key);
+      if (!s) byKey.set(e.key, (s = { key: e.key, part: e.part, current: 0, total: 0, entries: [] }));
+      s.current += n;
+      if (s.entries.length < INVALID_SHOWN) s.entries.push(e);
+    };
+    for (const e of this.tableInvalid) add(e, 1);
+    // Messages: all of them count, only the first few are kept to show.
+    const shown = [...this.messagesBefore.shown, ...this.messagesNow.shown];
+    const unshown = this.messagesBefore.count + this.messagesNow.count - shown.length;
+    shown.forEach((e, i) => add(e, i === 0 ? 1 + unshown : 1));
+    return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** A malformed events message: counted and shown until a full read with none in the interval before it. */
+  private badMessage(e: InvalidEntry): void {
+    if (this.stopped) return;
+    this.messagesNow.count++;
+    if (this.messagesNow.shown.length < INVALID_SHOWN) this.messagesNow.shown.push(e);
+    this.countInvalid(e);
+    this.invalidChanged();
+  }
+
+  private countInvalid(e: InvalidEntry): void {
+    const t = this.invalidTotals.get(e.key);
+    if (t) t.total++;
+    else this.invalidTotals.set(e.key, { part: e.part, total: 1 });
+  }
+
+  /** Takes a full read's unreadable entries: counts the new ones, announces keys turning bad or clean. */
+  private takeInvalid(snap: HealthSnapshot): void {
+    for (const { key, part } of snap.keys ?? []) if (!this.invalidTotals.has(key)) this.invalidTotals.set(key, { part, total: 0 });
+    const list = snap.invalid ?? [];
+    const ids = new Set<string>();
+    for (const e of list) {
+      const id = `${e.key}\u0000${e.field ?? ''}\u0000${e.kind}`;
+      ids.add(id);
+      if (!this.tableInvalidIds.has(id)) this.countInvalid(e);
+    }
+    this.tableInvalid = list;
+    this.tableInvalidIds = ids;
+    this.messagesBefore = this.messagesNow;
+    this.messagesNow = { count: 0, shown: [] };
+    this.invalidChanged();
+  }
+
+  private invalidChanged(): void {
+    const now = new Map(this.invalidKeys().filter((k) => k.current > 0).map((k) => [k.key, k]));
+    for (const [key, k] of now) if (!this.invalidKeysNow.has(key)) this.emit('store-invalid', k);
+    for (const key of this.invalidKeysNow) {
+      if (now.has(key)) continue;
+      const k = this.invalidKeys().find((x) => x.key === key);
+      if (k) this.emit('store-valid', k);
+    }
+    this.invalidKeysNow = new Set(now.keys());
+  }
+
   private setPrimary(p: PrimaryPointer): void {
     const cur = this.primaries.get(p.service);
     if (!cur || p.at >= cur.at) this.primaries.set(p.service, p);
@@ -218,17 +316,25 @@ export class HealthMirror extends EventEmitter implements HealthView {
       // Back after an outage with nothing at all, not even a vote, where drains or
       // pointers were: the store lost its data (a Redis restarted without
       // persistence). Adopted like any other state, so every server agrees, but said loudly.
+      // Unreadable hashes do not count as empty: what they held is kept (replace).
       const lost = { drains: this.drains.size, primaries: this.primaries.size };
-      const emptied = afterOutage && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0 && lost.drains + lost.primaries > 0;
-      this.replace(snap);
+      const unreadable = (snap.invalid ?? []).some((e) => e.part === 'votes' || e.part === 'drains' || e.part === 'primary');
+      const emptied =
+        afterOutage && !unreadable && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0 && lost.drains + lost.primaries > 0;
+      this.replace(snap, snap.invalid ?? []);
       if (emptied) this.emit('store-emptied', lost);
       for (const mutate of during) mutate(); // in arrival order, which is Redis's order
       this.clockOffset = snap.now - Date.now();
       this.source = 'store';
       this.lastSyncAt = Date.now();
+      this.takeInvalid(snap);
       if (!this.storeHealthy) {
         this.storeHealthy = true;
         this.emit('store-up');
+      }
+      if (this.syncError !== null) {
+        this.syncError = null;
+        this.emit('sync-ok');
       }
       this.recompute();
       this.scheduleSnapshot();
@@ -236,12 +342,19 @@ export class HealthMirror extends EventEmitter implements HealthView {
       this.scheduleResync(this.opts.resyncMs);
       return true;
     } catch (err) {
-      this.storeFailed(err as Error);
+      if (err instanceof StoreReplyError) this.syncFailed(err);
+      else this.storeFailed(err as Error);
       this.scheduleResync(this.opts.retryMs);
       return false;
     } finally {
       this.duringSync = null;
     }
+  }
+
+  /** The store is there but refused the read: not an outage, said as what it is. */
+  private syncFailed(err: StoreReplyError): void {
+    if (this.syncError === null) this.emit('sync-error', err);
+    this.syncError = err.message;
   }
 
   private storeFailed(err: Error): void {
@@ -258,13 +371,37 @@ export class HealthMirror extends EventEmitter implements HealthView {
     this.resyncTimer = setTimeout(() => void this.resync(), ms).unref();
   }
 
-  private replace(s: Pick<HealthSnapshot, 'votes' | 'drains' | 'primaries'>): void {
-    this.votes.clear();
-    for (const v of s.votes) this.votes.set(voteKey(v.service, v.dc, v.prober), v);
-    this.drains.clear();
-    for (const d of s.drains) this.drains.set(drainKey(d.service, d.dc), d);
-    this.primaries.clear();
-    for (const p of s.primaries) this.primaries.set(p.service, p);
+  /**
+   * Takes a full read. A hash that could not be read keeps what the mirror
+   * had from it, and so does each unreadable field (mirror keys are the hash
+   * fields: service|dc|prober, service|dc, service).
+   */
+  private replace(s: Pick<HealthSnapshot, 'votes' | 'drains' | 'primaries'>, invalid: InvalidEntry[] = []): void {
+    const keep = <T>(part: TablePart, old: Map<string, T>, next: Map<string, T>): void => {
+      for (const e of invalid) {
+        if (e.part !== part) continue;
+        if (e.field === null) {
+          for (const [k, v] of old) if (!next.has(k)) next.set(k, v);
+        } else {
+          const v = old.get(e.field);
+          if (v !== undefined && !next.has(e.field)) next.set(e.field, v);
+        }
+      }
+    };
+    const votes = new Map(s.votes.map((v) => [voteKey(v.service, v.dc, v.prober), v]));
+    keep('votes', this.votes, votes);
+    const drains = new Map(s.drains.map((d) => [drainKey(d.service, d.dc), d]));
+    keep('drains', this.drains, drains);
+    const primaries = new Map(s.primaries.map((p) => [p.service, p]));
+    keep('primary', this.primaries, primaries);
+    for (const [mine, next] of [
+      [this.votes, votes],
+      [this.drains, drains],
+      [this.primaries, primaries],
+    ] as Array<[Map<string, unknown>, Map<string, unknown>]>) {
+      mine.clear();
+      for (const [k, v] of next) mine.set(k, v);
+    }
   }
 
   private drainFor(service: string, dc: string, now: number): Drain | null {

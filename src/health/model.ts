@@ -46,6 +46,32 @@ export interface HealthSnapshot {
   primaries: PrimaryPointer[];
   /** Store clock when the snapshot was read. */
   now: number;
+  /** What the read skipped as unreadable (Redis only; absent or empty: nothing). */
+  invalid?: InvalidEntry[];
+  /** The keys the read checked (Redis only), so their counters can start at 0. */
+  keys?: Array<{ key: string; part: TablePart }>;
+}
+
+/** Which part of the shared table a Redis key holds (see redis-store.ts for the keys). */
+export type TablePart = 'votes' | 'drains' | 'primary' | 'leader' | 'epoch' | 'audit' | 'events';
+
+/**
+ * Why an entry was skipped: the key holds another Redis type, the value is
+ * not JSON, is over the size limit, has a field of the wrong shape, or is
+ * stamped later than the store clock allows.
+ */
+export type InvalidKind = 'wrong-type' | 'not-json' | 'too-large' | 'bad-shape' | 'future';
+
+/** One unreadable entry of the shared table (or one malformed events message), skipped so the rest applies. */
+export interface InvalidEntry {
+  /** The Redis key, prefix included (`geosteer:primary`). */
+  key: string;
+  part: TablePart;
+  /** The hash field; null for the whole key (wrong type) or a pub/sub message. */
+  field: string | null;
+  kind: InvalidKind;
+  /** What is wrong, for people (`"until" is a string, not a number`); never the value itself. */
+  reason: string;
 }
 
 export const voteKey = (service: string, dc: string, prober: string): string => `${service}|${dc}|${prober}`;

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { ReplyError, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../common/errors';
 import { describeRedis } from './options';
-import type { Drain, HealthSnapshot, PrimaryPointer, Vote } from './model';
+import type { HealthSnapshot, InvalidEntry, PrimaryPointer, TablePart, Vote } from './model';
 import type { RedisConnectionOptions } from './options';
-import type { DrainRequest, HealthStore } from './store';
+import { StoreReplyError, type DrainRequest, type HealthStore } from './store';
+import { epochProblem, parseDrain, parseMessage, parsePrimary, parseVote, typeProblem, type Checked } from './validate';
 
 /**
  * The shared health table in Redis.
@@ -22,6 +23,10 @@ import type { DrainRequest, HealthStore } from './store';
  *
  * Every write is one Lua script that stamps Redis TIME, stores and publishes
  * atomically, so a subscriber never sees a change the table does not have.
+ * Reads trust nothing: a key of the wrong type, a value that is not JSON, is
+ * too large, has a bad field or is stamped in the future is skipped and
+ * reported (`invalid` in the snapshot, the 'invalid' event for messages), and
+ * everything else applies (validate.ts).
  * Commands fail fast while Redis is unreachable (no offline queue, 1 s command
  * timeout): callers keep their last state instead of waiting.
  */
@@ -177,15 +182,23 @@ function parseJson<T>(text: string, check: (v: T) => boolean): T | null {
   }
 }
 
-const isVote = (v: Vote): boolean => typeof v.service === 'string' && typeof v.dc === 'string' && typeof v.prober === 'string' && typeof v.up === 'boolean' && typeof v.at === 'number' && typeof v.ttlMs === 'number';
-const isDrain = (d: Drain): boolean => typeof d.service === 'string' && typeof d.dc === 'string' && typeof d.until === 'number';
-const isPrimary = (p: PrimaryPointer): boolean => typeof p.service === 'string' && typeof p.dc === 'string' && typeof p.epoch === 'number';
+const isWrongType = (err: Error): boolean => err instanceof ReplyError && /^WRONGTYPE/.test(err.message);
+
+/** The Redis type each key must have (a missing key is fine). */
+const KEY_TYPES: Array<[TablePart, string]> = [
+  ['votes', 'hash'],
+  ['drains', 'hash'],
+  ['primary', 'hash'],
+  ['leader', 'string'],
+  ['epoch', 'string'],
+  ['audit', 'list'],
+];
 
 export class RedisStore extends EventEmitter implements HealthStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Redis;
   private readonly sub: Redis;
-  private readonly k: { votes: string; drains: string; primary: string; leader: string; epoch: string; audit: string; events: string };
+  private readonly k: Record<TablePart, string>;
   private connected = false;
   private closed = false;
   /** Ready at least once (before that, the first connection error is reported: it may never get better). */
@@ -193,6 +206,8 @@ export class RedisStore extends EventEmitter implements HealthStore {
   private toldUnready = false;
   /** The last connection error, already stripped of secrets, for whenReady's message. */
   private lastError: Error | null = null;
+  /** Redis TIME minus the local clock at the last read, to judge the `at` of messages. */
+  private clockOffset = 0;
 
   get ready(): boolean {
     return this.connected;
@@ -272,27 +287,75 @@ export class RedisStore extends EventEmitter implements HealthStore {
     this.emit('ready');
   }
 
+  /** A message of the events channel: applied when well-formed, else reported and dropped (never thrown). */
   private onMessage(msg: string): void {
-    const m = parseJson<{ t: string; d: unknown }>(msg, (x) => typeof x.t === 'string');
-    if (!m) return;
-    if (m.t === 'vote' && isVote(m.d as Vote)) this.emit('vote', m.d);
-    else if (m.t === 'drain' && isDrain(m.d as Drain)) this.emit('drain', m.d);
-    else if (m.t === 'undrain') this.emit('undrain', m.d);
-    else if (m.t === 'primary' && isPrimary(m.d as PrimaryPointer)) this.emit('primary', m.d);
+    const m = parseMessage(String(msg), Date.now() + this.clockOffset);
+    if (!m.ok) {
+      const e: InvalidEntry = { key: this.k.events, part: 'events', field: null, kind: m.kind, reason: m.reason };
+      this.emit('invalid', e);
+      return;
+    }
+    this.emit(m.value.t, m.value.d);
   }
 
+  /**
+   * One transaction: each key's type, the three hashes, the epoch and Redis
+   * TIME. A key of the wrong type fails only its own HGETALL (Redis runs the
+   * rest of a MULTI), so it is reported and the others still apply; each
+   * hash value is checked on its own.
+   */
   async loadAll(): Promise<HealthSnapshot> {
-    const res = await this.cmd.multi().hgetall(this.k.votes).hgetall(this.k.drains).hgetall(this.k.primary).time().exec();
-    if (!res) throw new Error('transaction aborted');
-    for (const [err] of res) if (err) throw err;
-    const [votes, drains, primaries] = res.slice(0, 3).map(([, v]) => Object.values(v as Record<string, string>));
-    const [sec, usec] = res[3][1] as [string, string];
-    return {
-      votes: votes.map((t) => parseJson<Vote>(t, isVote)).filter((v): v is Vote => v !== null),
-      drains: drains.map((t) => parseJson<Drain>(t, isDrain)).filter((v): v is Drain => v !== null),
-      primaries: primaries.map((t) => parseJson<PrimaryPointer>(t, isPrimary)).filter((v): v is PrimaryPointer => v !== null),
-      now: Number(sec) * 1000 + Math.floor(Number(usec) / 1000),
+    const k = this.k;
+    let reply: Array<[Error | null, unknown]> | null;
+    try {
+      const m = this.cmd.multi().time();
+      for (const [part] of KEY_TYPES) m.type(k[part]);
+      reply = await m.hgetall(k.votes).hgetall(k.drains).hgetall(k.primary).get(k.epoch).exec();
+    } catch (err) {
+      throw err instanceof ReplyError ? new StoreReplyError((err as Error).message) : err;
+    }
+    if (!reply) throw new Error('transaction aborted');
+    const res = reply;
+    const [timeErr, time] = res[0];
+    if (timeErr) throw timeErr instanceof ReplyError ? new StoreReplyError(timeErr.message) : timeErr;
+    const [sec, usec] = time as [string, string];
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    this.clockOffset = now - Date.now();
+
+    const invalid: InvalidEntry[] = [];
+    const types = new Map<TablePart, string>();
+    KEY_TYPES.forEach(([part, want], i) => {
+      const [err, type] = res[1 + i];
+      if (err) throw new StoreReplyError(err.message);
+      types.set(part, String(type));
+      const why = typeProblem(String(type), want);
+      if (why) invalid.push({ key: k[part], part, field: null, kind: 'wrong-type', reason: why });
+    });
+    const at = 1 + KEY_TYPES.length;
+    const hash = (i: number, part: TablePart): Record<string, string> => {
+      const [err, v] = res[at + i];
+      if (!err) return (v ?? {}) as Record<string, string>;
+      // WRONGTYPE is already reported from TYPE; anything else is Redis refusing the read.
+      if (isWrongType(err) && types.get(part) !== 'hash') return {};
+      throw new StoreReplyError(err.message);
     };
+    const read = <T>(i: number, part: TablePart, parse: (text: string, now: number) => Checked<T>): T[] => {
+      const out: T[] = [];
+      for (const [field, text] of Object.entries(hash(i, part))) {
+        const r = parse(text, now);
+        if (r.ok) out.push(r.value);
+        else invalid.push({ key: k[part], part, field, kind: r.kind, reason: r.reason });
+      }
+      return out;
+    };
+    const votes = read(0, 'votes', parseVote);
+    const drains = read(1, 'drains', parseDrain);
+    const primaries = read(2, 'primary', parsePrimary);
+    const [, epoch] = res[at + 3];
+    const epochWhy = types.get('epoch') === 'string' ? epochProblem(epoch as string | null) : null;
+    if (epochWhy) invalid.push({ key: k.epoch, part: 'epoch', field: null, kind: 'bad-shape', reason: epochWhy });
+    const keys = [...KEY_TYPES.map(([part]) => ({ key: k[part], part })), { key: k.events, part: 'events' as const }];
+    return { votes, drains, primaries, now, invalid, keys };
   }
 
   async writeVote(v: Omit<Vote, 'at'>): Promise<void> {
@@ -342,19 +405,24 @@ export class RedisStore extends EventEmitter implements HealthStore {
 
   async now(): Promise<number> {
     const [sec, usec] = await this.cmd.time();
-    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    this.clockOffset = now - Date.now();
+    return now;
   }
 
   /** Recent audit entries, newest first. */
   async auditLog(limit = 20): Promise<Array<Record<string, unknown>>> {
-    const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1);
+    // A key of the wrong type reads as empty here; loadAll reports it.
+    const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1).catch((err: Error) => (isWrongType(err) ? [] : Promise.reject(err)));
     return rows.map((r) => parseJson<Record<string, unknown>>(r, () => true)).filter((r): r is Record<string, unknown> => r !== null);
   }
 
   /** Who holds the leader lease now, and at which epoch (for `status`). */
   async leader(): Promise<{ holder: string | null; epoch: number }> {
-    const [holder, epoch] = await Promise.all([this.cmd.get(this.k.leader), this.cmd.get(this.k.epoch)]);
-    return { holder, epoch: Number(epoch ?? 0) };
+    // Keys of the wrong type read as no holder / epoch 0 here; loadAll reports them.
+    const get = (key: string): Promise<string | null> => this.cmd.get(key).catch((err: Error) => (isWrongType(err) ? null : Promise.reject(err)));
+    const [holder, epoch] = await Promise.all([get(this.k.leader), get(this.k.epoch)]);
+    return { holder, epoch: Number(epoch ?? 0) || 0 };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,18 @@
 import type { EventEmitter } from 'node:events';
 import type { HealthSnapshot, PrimaryPointer, Vote } from './model';
 
+/**
+ * The store answered, with an error (Redis replied `-ERR ...`: a permission,
+ * LOADING, MASTERDOWN): it is reachable, so this is not an outage, but the
+ * full read did not happen.
+ */
+export class StoreReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreReplyError';
+  }
+}
+
 export interface DrainRequest {
   dc: string;
   service: string;
@@ -16,13 +28,18 @@ export interface DrainRequest {
  *
  * Events: 'vote' (Vote), 'drain' (Drain), 'undrain' ({service, dc}),
  * 'primary' (PrimaryPointer), 'ready' (connected and subscribed: time to
- * resync), 'down' (Error: lost the connection).
+ * resync), 'down' (Error: lost the connection), 'invalid' (InvalidEntry: a
+ * malformed events message, skipped).
  */
 export interface HealthStore extends EventEmitter {
   readonly kind: 'memory' | 'redis';
   /** Connected (and subscribed): a loadAll now would be answered. */
   readonly ready: boolean;
-  /** Everything, for a full resync. Rejects when the store is unreachable. */
+  /**
+   * Everything, for a full resync, with what was skipped as unreadable in
+   * `invalid`. Rejects when the store is unreachable, and with StoreReplyError
+   * when it answered with an error.
+   */
   loadAll(): Promise<HealthSnapshot>;
   /** Stores a vote stamped with the store's clock (the `at` given is ignored). */
   writeVote(vote: Omit<Vote, 'at'>): Promise<void>;

@@ -346,6 +346,21 @@ export class ServeMetrics {
       aggregator: 'min',
       read: () => [{ value: src.mirror.storeConnected ? 1 : 0 }],
     });
+    // Counter and gauge: the counter never goes down (Prometheus), the gauge says whether the garbage is still there.
+    scraped(r, {
+      name: 'geosteer_health_store_invalid_entries_total',
+      help: 'Unreadable entries of the shared health table skipped, by Redis key: a key of the wrong type, a value not JSON, over 64 KiB, with a bad field or stamped in the future; on the events key, malformed messages. Each entry counts once, when first seen',
+      type: 'counter',
+      aggregator: 'max',
+      read: () => src.mirror.invalidKeys().map((k) => ({ labels: { key: k.key }, value: k.total })),
+    });
+    scraped(r, {
+      name: 'geosteer_health_store_invalid_entries',
+      help: 'Unreadable entries of the shared health table now, by Redis key (the last full read; events: malformed messages since the read before). 0 once the garbage is gone',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => src.mirror.invalidKeys().map((k) => ({ labels: { key: k.key }, value: k.current })),
+    });
     scraped(r, {
       name: 'geosteer_health_mirror_age_seconds',
       help: 'Seconds since the health mirror last read the whole table (every 10 s while the store is up); since start when it never has',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
-import type { Drain, HealthMirror, PairStatus } from '../health';
+import type { Drain, HealthMirror, InvalidKeyStatus, InvalidKind, PairStatus } from '../health';
 import type { Router } from '../routing';
 import { explain, explanationLines } from '../routing/explain';
 import type { Route } from './http';
@@ -19,7 +19,20 @@ const EVENT_RING = 50;
 /** Longest name `/api/explain` accepts (a DNS name's limit). */
 const MAX_NAME = 253;
 
-export type StatusEventKind = 'up' | 'down' | 'drain' | 'undrain' | 'primary' | 'reload' | 'reload-failed' | 'store-down' | 'store-up';
+export type StatusEventKind =
+  | 'up'
+  | 'down'
+  | 'drain'
+  | 'undrain'
+  | 'primary'
+  | 'reload'
+  | 'reload-failed'
+  | 'store-down'
+  | 'store-up'
+  | 'store-invalid'
+  | 'store-valid'
+  | 'sync-error'
+  | 'sync-ok';
 
 /** One recent state change. `at` is this process's clock (ms). */
 export interface StatusEvent {
@@ -127,10 +140,25 @@ export function statusSourceFrom(running: StatusServer): StatusSource {
   };
   const onStoreDown = (err: Error): void => push('store-down', `health store unreachable: ${err.message}; answering from the last known state`);
   const onStoreUp = (): void => push('store-up', 'health store reachable again: resynced');
-  mirror.on('verdict', onVerdict);
-  mirror.on('change', onChange);
-  mirror.on('store-down', onStoreDown);
-  mirror.on('store-up', onStoreUp);
+  const onInvalid = (k: InvalidKeyStatus): void => {
+    const first = k.entries[0];
+    const what = first ? `: ${first.field === null ? '' : `field "${first.field}" `}${first.reason}` : '';
+    push('store-invalid', `health store key ${k.key} holds ${k.current} unreadable ${k.current === 1 ? 'entry' : 'entries'}, skipped${what}`);
+  };
+  const onValid = (k: InvalidKeyStatus): void => push('store-valid', `health store key ${k.key} is readable again`);
+  const onSyncError = (err: Error): void => push('sync-error', `health store answered the full read with an error (reachable): ${err.message}; answering from the last known state`);
+  const onSyncOk = (): void => push('sync-ok', 'health store full reads work again');
+  const listeners: Array<[string, Parameters<HealthMirror['on']>[1]]> = [
+    ['verdict', onVerdict],
+    ['change', onChange],
+    ['store-down', onStoreDown],
+    ['store-up', onStoreUp],
+    ['store-invalid', onInvalid],
+    ['store-valid', onValid],
+    ['sync-error', onSyncError],
+    ['sync-ok', onSyncOk],
+  ];
+  for (const [ev, fn] of listeners) mirror.on(ev, fn);
 
   let seenReload = { ok: running.reloads.ok, failed: running.reloads.failed };
   const pollReloads = (): void => {
@@ -159,10 +187,7 @@ export function statusSourceFrom(running: StatusServer): StatusSource {
       return ring.list().sort((a, b) => a.at - b.at);
     },
     close() {
-      mirror.off('verdict', onVerdict);
-      mirror.off('change', onChange);
-      mirror.off('store-down', onStoreDown);
-      mirror.off('store-up', onStoreUp);
+      for (const [ev, fn] of listeners) mirror.off(ev, fn);
     },
   };
 }
@@ -175,7 +200,18 @@ export interface StatusJson {
   /** This process's clock when the status was taken (ms). */
   now: number;
   server: { id: string; mapVersion: string; mapFile: string; reloads: { ok: number; failed: number; lastError: string | null; lastAgeMs: number | null } };
-  health: { store: string; source: string; connected: boolean; lastSyncAgeMs: number | null; quorum: string };
+  health: {
+    store: string;
+    source: string;
+    /** The store answers (false: unreachable, answering from the last known state). */
+    connected: boolean;
+    /** The store's error when it answered the last full read with one; null when reads work. */
+    syncError: string | null;
+    lastSyncAgeMs: number | null;
+    quorum: string;
+    /** Keys that held unreadable entries since start; `current` 0: clean again. Sorted by key. */
+    invalid: Array<{ key: string; current: number; total: number; entries: Array<{ field: string | null; kind: InvalidKind; reason: string }> }>;
+  };
   datacenters: Array<{ name: string; description: string }>;
   /** One per (service, datacenter the service is in). */
   pairs: Array<{
@@ -299,8 +335,13 @@ export function statusJson(source: StatusSource): StatusJson {
       store: source.storeKind,
       source: mirror.source,
       connected: mirror.storeConnected,
+      syncError: mirror.syncError,
       lastSyncAgeMs: mirror.lastSyncAt ? now - mirror.lastSyncAt : null,
       quorum: String(map.health.quorum),
+      invalid: mirror
+        .invalidKeys()
+        .filter((k) => k.total > 0 || k.current > 0)
+        .map((k) => ({ key: k.key, current: k.current, total: k.total, entries: k.entries.map((e) => ({ field: e.field, kind: e.kind, reason: e.reason })) })),
     },
     datacenters: dcs.map((d) => ({ name: d.name, description: d.description })),
     pairs,
@@ -423,6 +464,9 @@ pre#explain-out{margin:10px 0 0;padding:8px 10px;background:#f3f4f6;border-radiu
 pre#explain-out.error{background:var(--downbg);color:var(--down)}
 pre#explain-out:empty{display:none}
 .err{color:var(--down)}
+.warn{color:var(--warn)}
+section.warning{border-color:#ecd48a;background:var(--warnbg)}
+section.warning table{background:var(--card)}
 @media (max-width:900px){main{grid-template-columns:1fr}}
 `;
 
@@ -468,11 +512,37 @@ const JS = `
       el('h1', null, 'geosteer \\u00b7 ' + s.server.id),
       el('span', { class: 'kv' }, 'map ', el('b', { class: 'mono', title: s.server.mapFile }, s.server.mapVersion)),
       el('span', { class: 'kv' }, 'health ', el('b', null, h.store + ' / ' + h.source),
-        h.connected ? '' : el('b', { class: 'err' }, ' (store unreachable)')),
+        !h.connected ? el('b', { class: 'err' }, ' (store unreachable)') :
+        h.syncError ? el('b', { class: 'err' }, ' (store error)') :
+        unreadable(s) ? el('b', { class: 'warn' }, ' (' + unreadable(s) + ' unreadable entries)') : ''),
       el('span', { class: 'kv' }, 'synced ', el('b', null, h.lastSyncAgeMs === null ? 'never' : dur(h.lastSyncAgeMs) + ' ago')),
       el('span', { class: 'kv' }, 'quorum ', el('b', null, h.quorum)),
       el('span', { class: 'kv', title: r.lastError || '' }, 'reloads ', el('b', null, r.ok + ' ok, ' + r.failed + ' failed'),
         r.lastAgeMs === null ? '' : ' (last ' + dur(r.lastAgeMs) + ' ago)'));
+  }
+
+  function unreadable(s) {
+    return s.health.invalid.reduce(function (n, k) { return n + k.current; }, 0);
+  }
+
+  function storeWarnings(s) {
+    var h = s.health;
+    var bad = h.invalid.filter(function (k) { return k.current > 0; });
+    $('store-warnings').hidden = bad.length === 0 && !h.syncError;
+    var SHOW = 5;
+    fill('store-warnings-body',
+      h.syncError ? el('p', { class: 'err' }, 'The store answered the last full read with an error (it is reachable; answering from the last known state): ' + h.syncError) : null,
+      bad.length ? el('table', null,
+        el('thead', null, el('tr', null, el('th', null, 'key'), el('th', null, 'skipped'), el('th', null, 'what is wrong'))),
+        el('tbody', null, bad.map(function (k) {
+          return el('tr', { 'data-key': k.key, 'data-current': k.current },
+            el('td', { class: 'mono' }, k.key),
+            el('td', null, String(k.current), el('div', { class: 'note' }, k.total + ' since start')),
+            el('td', null, el('ul', { class: 'votes' }, k.entries.slice(0, SHOW).map(function (e) {
+              return el('li', { 'data-kind': e.kind }, e.field === null ? null : el('span', { class: 'mono' }, e.field + ': '), e.reason + ' (' + e.kind + ')');
+            }), k.current > SHOW ? el('li', { class: 'note' }, '\u2026 and ' + (k.current - SHOW) + ' more') : null)));
+        }))) : null,
+      bad.length ? el('div', { class: 'note' }, 'Skipped entries keep what was last read from them; everything else applies. Fix or delete them in Redis.') : null);
   }
 
   function health(s) {
@@ -549,7 +619,8 @@ const JS = `
   }
 
   function events(s) {
-    var KIND = { up: 'up', down: 'down', drain: 'drained', undrain: 'info', primary: 'moved', reload: 'info', 'reload-failed': 'down', 'store-down': 'down', 'store-up': 'up' };
+    var KIND = { up: 'up', down: 'down', drain: 'drained', undrain: 'info', primary: 'moved', reload: 'info', 'reload-failed': 'down', 'store-down': 'down', 'store-up': 'up',
+      'store-invalid': 'drained', 'store-valid': 'up', 'sync-error': 'down', 'sync-ok': 'up' };
     fill('events-body', s.events.length === 0 ? el('div', { class: 'empty' }, 'nothing since start') : el('ol', { class: 'events' },
       s.events.map(function (e) {
         return el('li', { 'data-kind': e.kind }, el('span', { class: 'age' }, dur(e.ageMs)), el('span', null, badge(KIND[e.kind] || 'info', e.kind)), el('span', null, e.text));
@@ -558,7 +629,7 @@ const JS = `
 
   var lastOk = 0;
   function render(s) {
-    header(s); health(s); routing(s); primaries(s); drains(s); events(s);
+    header(s); storeWarnings(s); health(s); routing(s); primaries(s); drains(s); events(s);
     lastOk = Date.now();
     tick();
   }
@@ -631,6 +702,7 @@ export function statusPageHtml(status: StatusJson): string {
 <noscript><p class="err">This page needs JavaScript; the same data is at <a href="api/status">api/status</a>.</p></noscript>
 <main>
 <div class="col">
+<section id="store-warnings" class="warning" hidden><h2>Health store: unreadable entries</h2><div id="store-warnings-body"></div></section>
 <section id="health"><h2>Health: verdicts and votes</h2><div id="health-body"></div></section>
 <section id="routing"><h2>Routing: region &rarr; datacenter</h2><div id="routing-body"></div></section>
 <section id="events"><h2>Recent changes <span class="note">(newest first, last ${EVENT_RING})</span></h2><div id="events-body"></div></section>
