@@ -47,9 +47,23 @@ export async function runPrimary(
     },
   });
   let statusPort: number | null = null;
+  const indexOf = new Map<number, number>();
+  // Workers that have said ready at least once: only those are restarted when they die.
+  const started = new Set<number>();
+  const failStart = (index: number, why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    // One line, then the whole process exits: a server that cannot listen must not look alive
+    // (under systemd's Restart=always it is restarted and the failure shows in the journal).
+    process.stderr.write(`geosteer serve: worker ${index} could not start: ${why}\n`);
+    for (const x of Object.values(cluster.workers ?? {})) x?.process.kill('SIGTERM');
+    process.exit(1);
+  };
   cluster.on('message', (w, m: unknown) => {
-    const msg = m as { geosteer?: string; statusPort?: number | null } | null;
+    const msg = m as { geosteer?: string; statusPort?: number | null; error?: string } | null;
+    if (msg?.geosteer === 'failed') return failStart(indexOf.get(w.id) ?? 0, msg.error ?? 'unknown error');
     if (msg?.geosteer !== 'ready') return;
+    started.add(w.id);
     if (msg.statusPort) statusPort = msg.statusPort;
     ready.add(w.id);
     if (ready.size >= workers) allReady = true;
@@ -148,7 +162,6 @@ export async function runPrimary(
   });
 
   // Each worker keeps its index across restarts; worker 0 alone logs health changes.
-  const indexOf = new Map<number, number>();
   const fork = (index: number): void => {
     const w = cluster.fork({ GEOSTEER_WORKER_INDEX: String(index) });
     indexOf.set(w.id, index);
@@ -156,6 +169,7 @@ export async function runPrimary(
   cluster.on('exit', (w, code, signal) => {
     ready.delete(w.id);
     if (stopping) return;
+    if (!started.has(w.id)) return failStart(indexOf.get(w.id) ?? 0, `exited (code ${code}, signal ${signal}) before it was ready`);
     restartCount.inc();
     const now = Date.now();
     restarts.push(now);

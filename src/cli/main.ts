@@ -164,6 +164,12 @@ main(process.argv.slice(2)).then(
     if (cluster.isWorker) process.exit(code);
   },
   (e: Error) => {
+    if (cluster.isWorker && process.send) {
+      // A worker that cannot start (bind EADDRINUSE/EACCES...) tells the primary,
+      // which prints one line for the whole server and exits non-zero.
+      process.send({ geosteer: 'failed', error: e.message }, () => process.exit(1));
+      return;
+    }
     process.stderr.write(`geosteer: ${e.stack ?? e.message}\n`);
     process.exitCode = 1;
   },
