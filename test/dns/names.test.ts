@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { mulberry32, type Rng } from '../fuzz/mutators';
 import { dig } from '../helpers/dig';
 import { udpExchange } from '../helpers/packet';
 import { startServer, type TestServer } from '../helpers/server';
@@ -91,18 +92,6 @@ const KNOWN: string[][] = [
 const ALLOWED = new Set([...KNOWN, ['hostmaster', ...ZONE]].map((l) => l.map((x) => Buffer.from(x).toString('hex')).join('/')));
 const QTYPES = [1, 28, 6, 2, 15, 33, 16, 5, 257];
 
-/** mulberry32: tiny seeded PRNG, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** ASCII-only case folding (RFC 4343), on bytes. */
 function fold(label: Buffer): Buffer {
   return Buffer.from(label.map((c) => (c >= 0x41 && c <= 0x5a ? c + 32 : c)));
@@ -129,28 +118,27 @@ function query(id: number, labels: Buffer[], qtype: number): Buffer {
 const SPECIAL = [0x2e, 0x5c, 0x00, 0xff, 0x20, 0x7f];
 
 /** A name near the zone's names: case flipped, labels merged with a 0x2E byte, odd bytes put in, labels added. */
-function mutate(rnd: () => number): Buffer[] {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-  const labels = pick(KNOWN).map((l) => Buffer.from(l, 'latin1'));
-  const op = Math.floor(rnd() * 6);
+function mutate(rnd: Rng): Buffer[] {
+  const labels = rnd.pick(KNOWN).map((l) => Buffer.from(l, 'latin1'));
+  const op = rnd.int(6);
   if (op === 1 && labels.length > 1) {
     // Two neighbours become one label with a dot inside (`_sip\._udp`, `example\.com`).
-    const i = Math.floor(rnd() * (labels.length - 1));
+    const i = rnd.int(labels.length - 1);
     labels.splice(i, 2, Buffer.concat([labels[i], Buffer.from([0x2e]), labels[i + 1]]));
   } else if (op === 2) {
-    const i = Math.floor(rnd() * labels.length);
-    const at = Math.floor(rnd() * (labels[i].length + 1));
-    const odd = rnd() < 0.8 ? pick(SPECIAL) : 0xc0 + Math.floor(rnd() * 0x3f); // latin1 letters must not fold
+    const i = rnd.int(labels.length);
+    const at = rnd.int(labels[i].length + 1);
+    const odd = rnd.chance(0.8) ? rnd.pick(SPECIAL) : 0xc0 + rnd.int(0x3f); // latin1 letters must not fold
     labels[i] = Buffer.concat([labels[i].subarray(0, at), Buffer.from([odd]), labels[i].subarray(at)]);
   } else if (op === 3) {
-    const extra = Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => (rnd() < 0.3 ? pick(SPECIAL) : 0x61 + Math.floor(rnd() * 26))));
+    const extra = Buffer.from(Array.from({ length: 1 + rnd.int(8) }, () => (rnd.chance(0.3) ? rnd.pick(SPECIAL) : 0x61 + rnd.int(26))));
     labels.unshift(extra);
   } else if (op === 4) {
     // A label of only escapes-to-be: `\.` `\\` `\000`.
     labels.unshift(Buffer.from([0x5c, 0x2e, 0x00, 0x5c]));
   }
   // Mixed case on top of whatever was done.
-  return labels.map((l) => Buffer.from(l.map((c) => (c >= 0x61 && c <= 0x7a && rnd() < 0.4 ? c - 32 : c))));
+  return labels.map((l) => Buffer.from(l.map((c) => (c >= 0x61 && c <= 0x7a && rnd.chance(0.4) ? c - 32 : c))));
 }
 
 interface ParsedRr {
@@ -180,9 +168,9 @@ function lines(rrs: ParsedRr[]): string[] {
 }
 
 test('random labels with dots, backslashes, NUL, 0xFF and mixed case: every reply names only what the zone holds', async () => {
-  const rnd = prng(0x16_01);
+  const rnd = mulberry32(0x16_01); // seeded: a failure names its case and reproduces
   const cases: Array<{ labels: Buffer[]; qtype: number }> = [];
-  for (let i = 0; i < 400; i++) cases.push({ labels: mutate(rnd), qtype: QTYPES[Math.floor(rnd() * QTYPES.length)] });
+  for (let i = 0; i < 400; i++) cases.push({ labels: mutate(rnd), qtype: QTYPES[rnd.int(QTYPES.length)] });
   // The reference answers: every known name in lower case, for every type.
   const refs: Array<{ labels: Buffer[]; qtype: number }> = [];
   for (const k of KNOWN) for (const qtype of QTYPES) refs.push({ labels: k.map((l) => Buffer.from(l)), qtype });
