@@ -1,24 +1,44 @@
-import { ConfigError, type ConfigIssue } from '../common/errors';
-import { loadMapFile, type MapConfig } from '../config';
+import { ConfigError, PublishedMapError, type ConfigIssue } from '../common/errors';
+import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
+import { describeRedis, FleetStore } from '../health';
 import { GeoClassifier, GeoDatabase } from '../geo';
-import { countMovingSlash24, diffMaps, ruleOwners, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
+import { countMovingSlash24, diffMaps, ruleOwners, sameRegionRules, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
 import { mapErrorText } from './map-error';
+import { requireRedis } from './redis-args';
 import { parseVerbArgs } from './verbs';
 
 export interface CheckOptions {
   /** The map that is live now: also validated, then compared with FILE. */
   against?: string;
+  /** The same, already loaded (the published map): LABEL names it in the output. */
+  againstMap?: { label: string; map: MapConfig };
   /** One JSON object on stdout instead of text (errors still go to stderr as text too). */
   json?: boolean;
 }
 
-/** `geosteer check FILE [--against OLD] [--json]` from its arguments; throws UsageError (exit 2) on bad usage. */
-export function checkCommand(args: string[], out: (s: string) => void, err: (s: string) => void): number {
+/**
+ * `geosteer check FILE [--against OLD|current] [--json]` from its arguments; throws UsageError (exit 2) on
+ * bad usage. `--against current` compares with the map published in Redis (a file named "current": ./current).
+ */
+export async function checkCommand(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const { values, positionals } = parseVerbArgs('check', args);
-  return check(positionals[0], out, err, { against: values.against, json: values.json === true });
+  const json = values.json === true;
+  if (values.against !== 'current') return check(positionals[0], out, err, { against: values.against, json });
+  const redis = requireRedis(values, 'check --against current');
+  const fleet = new FleetStore(redis);
+  let published;
+  try {
+    await fleet.whenReady();
+    published = await fleet.current();
+  } finally {
+    await fleet.close();
+  }
+  if (!published) throw new PublishedMapError(`nothing is published in Redis at ${describeRedis(redis)} yet: geosteer publish FILE first`);
+  const label = `published version ${published.version} (${published.bundle.path})`;
+  return check(positionals[0], out, err, { againstMap: { label, map: loadMapBundle(published.bundle) }, json });
 }
 
-interface Loaded {
+export interface Loaded {
   file: string;
   map: MapConfig;
   db: GeoDatabase;
@@ -37,6 +57,11 @@ function load(file: string, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[]
     }
     throw e;
   }
+  return withGeo(file, map, dbs, issues, err);
+}
+
+/** A loaded map with its GeoIP database opened, or null (reported) when the database does not open here. */
+export function withGeo(file: string, map: MapConfig, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[], err: (s: string) => void): Loaded | null {
   const path = map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase;
   let db = dbs.get(path);
   if (!db) {
@@ -64,8 +89,13 @@ export function check(file: string, out: (s: string) => void, err: (s: string) =
   const dbs = new Map<string, GeoDatabase>();
   const issues: ConfigIssue[] = [];
   const cur = load(file, dbs, issues, err);
-  const old = options.against === undefined ? null : load(options.against, dbs, issues, err);
-  if (!cur || (options.against !== undefined && !old)) {
+  const comparing = options.against !== undefined || options.againstMap !== undefined;
+  const old = options.againstMap
+    ? withGeo(options.againstMap.label, options.againstMap.map, dbs, issues, err)
+    : options.against === undefined
+      ? null
+      : load(options.against, dbs, issues, err);
+  if (!cur || (comparing && !old)) {
     if (options.json) out(JSON.stringify({ ok: false, errors: issues }, null, 2));
     return 1;
   }
@@ -110,17 +140,6 @@ function summary(l: Loaded): Record<string, unknown> {
   };
 }
 
-/** Same region names in the same order and the same rules: one region trie serves both maps. */
-function sameRules(a: MapConfig, b: MapConfig): boolean {
-  const ra = ruleOwners(a.rules);
-  const rb = ruleOwners(b.rules);
-  return (
-    a.rules.regions.length === b.rules.regions.length &&
-    a.rules.regions.every((r, i) => r === b.rules.regions[i]) &&
-    ra.size === rb.size &&
-    [...ra].every(([k, v]) => rb.get(k) === v)
-  );
-}
 
 const ms = (t: number): string => `${(t / 1000).toFixed(2)} s`;
 
@@ -129,7 +148,7 @@ function compare(old: Loaded, cur: Loaded, out: (s: string) => void, json: boole
   const t0 = performance.now();
   const oldC = new GeoClassifier(old.db, old.map.rules, { cacheSize: 0 });
   // An edit that leaves the regions and rules alone (lists, services) needs only one trie.
-  const shared = old.db === cur.db && sameRules(old.map, cur.map);
+  const shared = old.db === cur.db && sameRegionRules(old.map, cur.map);
   const curC = new GeoClassifier(cur.db, cur.map.rules, { cacheSize: 0, trie: shared ? oldC.regionTrie : undefined });
   const t1 = performance.now();
   const diff = diffMaps(old.map, cur.map);

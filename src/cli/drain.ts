@@ -1,17 +1,9 @@
-import { hostname, userInfo } from 'node:os';
 import { loadMapFile } from '../config';
 import { parseDurationMs } from '../config/duration';
 import { RedisStore } from '../health';
+import { operator } from './operator';
 import { requireRedis, UsageError } from './redis-args';
 import { parseVerbArgs } from './verbs';
-
-function operator(): string {
-  try {
-    return `${userInfo().username}@${hostname()}`;
-  } catch {
-    return hostname();
-  }
-}
 
 /** Checks DC (and SERVICE) against the map when one was given, so a typo does not drain nothing. */
 function checkNames(config: string | undefined, dc: string, service: string): void {

@@ -14,6 +14,7 @@ import { drainCommand } from './drain';
 import { explainCommand } from './explain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
+import { historyCommand, publishCommand, rollbackCommand } from './publish';
 import { redisFromArgs, UsageError } from './redis-args';
 import { serve } from './serve';
 import { endQuietlyOnClosedOutput } from './closed-output';
@@ -36,9 +37,12 @@ async function serveCommand(rest: string[]): Promise<number> {
   if (!Number.isInteger(querySample) || querySample < 0) throw new UsageError('--query-log-sample must be a whole number (1 logs every query, 0 none)');
   const redis = redisFromArgs(values);
   const dns = dnsOptionsFromArgs(values);
-  const config = values.config ?? DEFAULT_CONFIG;
+  // With the shared table and no map file named, run the map published there (geosteer publish).
+  const published = values.config === 'redis' || (values.config === undefined && redis !== null);
+  if (published && !redis) throw new UsageError('--config redis runs the published map: give --redis URL (or REDIS_URL) too');
+  const config = published ? 'redis' : (values.config ?? DEFAULT_CONFIG);
   if (workers > 1 && cluster.isPrimary) {
-    loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
+    if (!published) loadMapFile(config); // fail here, once, with the map's errors, rather than in every worker
     return runPrimary(workers, config, !redis, values.id, log, { ...admin, hosts: adminHosts });
   }
   const worker = cluster.isWorker;
@@ -47,6 +51,7 @@ async function serveCommand(rest: string[]): Promise<number> {
   if (worker) reportToClusterPrimary(globalRegistry);
   const running = await serve({
     config,
+    mapSource: published ? 'published' : 'file',
     listen: values.listen,
     dns,
     logger: log,
@@ -127,7 +132,13 @@ async function main(argv: string[]): Promise<number> {
       case 'serve':
         return await serveCommand(rest);
       case 'check':
-        return checkCommand(rest, out, err);
+        return await checkCommand(rest, out, err);
+      case 'publish':
+        return await publishCommand(rest, out, err);
+      case 'history':
+        return await historyCommand(rest, out);
+      case 'rollback':
+        return await rollbackCommand(rest, out);
       case 'explain':
         return explainCommand(rest, DEFAULT_CONFIG, out);
       case 'probe':

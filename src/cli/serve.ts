@@ -1,11 +1,11 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, formatIssue } from '../common/errors';
-import { loadMapFile, MapWatcher, type MapConfig } from '../config';
+import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
+import { loadMapBundle, loadMapFile, MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
-import { describeRedis, HealthMirror, MemoryStore, RedisStore, type HealthStore, type InvalidKeyStatus, type MirrorOptions, type PairStatus, type RedisConnectionOptions } from '../health';
+import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, type PublishedMap, type HealthStore, type InvalidKeyStatus, type MirrorOptions, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
   healthEvents,
@@ -14,6 +14,7 @@ import {
   ProbeMetrics,
   queryLogger,
   rateLimited,
+  registerFleetMetrics,
   Registry,
   ServeMetrics,
   startAdmin,
@@ -24,13 +25,24 @@ import {
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { Router } from '../routing';
+import { sameRegionRules } from '../routing/diff';
+import { FleetMember, type HostFacts } from './fleet-member';
 
 /**
  * `geosteer serve`: the order in which the parts are wired lives here and
  * only here. config -> geo -> health (store, mirror[, probes]) -> routing -> dns.
  */
 export interface ServeOptions {
+  /** The map file (ignored with mapSource 'published'). */
   config: string;
+  /**
+   * 'published': run the map published in Redis (`geosteer publish`), follow
+   * its changes, keep a disk copy for restarts while Redis is unreachable.
+   * Needs `redis`. @default 'file'
+   */
+  mapSource?: 'file' | 'published';
+  /** Fleet registration beat and re-read of the published map (tests shorten it). @default 5000 */
+  fleetIntervalMs?: number;
   listen?: string[];
   dns?: Partial<DnsOptions>;
   /** Shared table in Redis; absent = embedded (in-memory table, probes in-process). */
@@ -83,7 +95,9 @@ export interface RunningServer {
   store: HealthStore;
   mirror: HealthMirror;
   reloads: ReloadStats;
-  /** Re-reads the map file now; resolves false (and keeps serving the old map) when it is rejected. */
+  /** This server in the fleet registry (with Redis), following the published map when it runs from it; else null. */
+  fleet: FleetMember | null;
+  /** Re-reads the map file (or the published map) now; resolves false (and keeps serving the old map) when it is rejected. */
   reload(reason: string): Promise<boolean>;
   /** The admin HTTP server (/metrics, /healthz, /readyz; more routes can be added), null when metricsListen is off. */
   admin: AdminHttp | null;
@@ -151,23 +165,95 @@ interface Generation {
   router: Router;
   prober: Prober | null;
   leader: PrimaryLeader | null;
+  /** The published version it came from; null when from a file. */
+  published: number | null;
 }
+
+/** The state file's sibling holding the last published map loaded here: /tmp/geosteer-ns1-health.json -> /tmp/geosteer-ns1-map.json. */
+export const mapCopyPath = (snapshot: string): string => `${snapshot.replace(/(-health)?\.json$/, '')}-map.json`;
 
 const mmdbPath = (map: MapConfig): string => (map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase);
 const mapFiles = (map: MapConfig): string[] => [resolve(map.file), ...map.zones.map((z) => z.file).filter((f): f is string => f !== null)];
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const log = options.logger ?? createLogger();
-  const map = loadMapFile(options.config);
+  const id = options.proberId ?? hostname();
+  const published = options.mapSource === 'published';
+  if (published && !options.redis) throw new PublishedMapError('serving the published map needs the shared table: give --redis URL (or --config FILE)');
+  const lead = options.leadWorker !== false;
+  const stateFor = (serverId: string): string | null =>
+    options.snapshotPath !== undefined ? options.snapshotPath : options.redis || options.store?.kind === 'redis' ? join(tmpdir(), `geosteer-${serverId}-health.json`) : null;
+  // A published map is the same for every host: each names itself by --id (id.server, NSID, the registry).
+  const loadPublished = (p: PublishedMap): MapConfig => {
+    const m = loadMapBundle(p.bundle);
+    m.server.id = id;
+    m.serverId = id;
+    return m;
+  };
+  let member: FleetMember | null = null;
+  let map: MapConfig;
+  let db: GeoDatabase;
+  let startVersion: number | null = null;
+  const fleetStore = options.redis ? new FleetStore(options.redis, { subscribe: published }) : null;
+  const apply = { fn: async (_p: PublishedMap, _reason: string): Promise<string | null> => 'starting' };
+  if (fleetStore) {
+    const state = stateFor(id);
+    member = new FleetMember({
+      store: fleetStore,
+      id,
+      follow: published,
+      copyPath: published && state ? mapCopyPath(state) : null,
+      lead,
+      intervalMs: options.fleetIntervalMs,
+      log,
+      facts: () => facts(),
+      apply: (p, reason) => apply.fn(p, reason),
+    });
+  }
+  if (published && member) {
+    // Redis's current version first, else this host's disk copy (a restart during an outage).
+    const c = await member.candidates();
+    const why: string[] = [];
+    let refused: { version: number; message: string } | undefined;
+    let chosen: { p: PublishedMap; from: 'redis' | 'disk'; map: MapConfig; db: GeoDatabase } | null = null;
+    for (const [p, from] of [[c.redis, 'redis'], [c.disk, 'disk']] as const) {
+      if (!p) {
+        why.push(from === 'redis' ? `Redis: ${c.why}` : 'disk copy: none');
+        continue;
+      }
+      try {
+        const m = loadPublished(p);
+        chosen = { p, from, map: m, db: GeoDatabase.open(mmdbPath(m)) };
+        break;
+      } catch (err) {
+        const msg = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : (err as Error).message;
+        if (from === 'redis') refused = { version: p.version, message: msg };
+        why.push(`${from === 'redis' ? 'Redis' : 'disk copy'} version ${p.version}: ${msg}`);
+      }
+    }
+    if (!chosen) {
+      await member.close();
+      throw new PublishedMapError(`cannot start from the published map (${why.join('; ')}); geosteer publish FILE, or start with --config FILE`);
+    }
+    if (chosen.from === 'disk') log.warn({ version: chosen.p.version, why }, `serving the disk copy of published map version ${chosen.p.version}: ${why[0]}`);
+    member.started(chosen.p, chosen.from, refused);
+    ({ map, db } = chosen);
+    startVersion = chosen.p.version;
+  } else {
+    try {
+      map = loadMapFile(options.config);
+      db = GeoDatabase.open(mmdbPath(map));
+    } catch (err) {
+      await member?.close(); // its Redis connections would keep a failed start alive
+      throw err;
+    }
+  }
   const dbPath = mmdbPath(map);
-  const db = GeoDatabase.open(dbPath);
 
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
-  const snapshotPath =
-    options.snapshotPath !== undefined ? options.snapshotPath : store.kind === 'redis' ? join(tmpdir(), `geosteer-${map.serverId}-health.json`) : null;
+  const snapshotPath = published ? stateFor(id) : stateFor(map.serverId);
   const mirror = new HealthMirror(store, { ...options.healthTiming, quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
   const runProbes = options.probe ?? store.kind === 'memory';
-  const id = options.proberId ?? hostname();
   const registry = options.registry ?? new Registry();
   const probeMetrics = runProbes ? new ProbeMetrics(registry) : null;
   const makeProbes = (m: MapConfig, carry?: Prober | null): Pick<Generation, 'prober' | 'leader'> => {
@@ -197,7 +283,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   await mirror.start();
 
   const classifier = new GeoClassifier(db, map.rules);
-  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror), ...makeProbes(map) };
+  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror), published: startVersion, ...makeProbes(map) };
   const dns = new DnsServer(gen.router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
   const reloads: ReloadStats = { ok: 0, failed: 0, lastError: null, lastAt: 0 };
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
@@ -235,37 +321,39 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string): Promise<boolean> => {
+  const reloadOnce = async (reason: string, load: () => MapConfig = () => loadMapFile(options.config), version: number | null = null): Promise<boolean> => {
     const cur = gen;
     try {
-      const next = loadMapFile(options.config);
+      const next = load();
       if (next.version === cur.map.version) {
         log.debug({ reason, version: next.version }, 'map unchanged');
+        cur.published = version;
         return true;
       }
       const nextPath = mmdbPath(next);
       const nextDb = nextPath === cur.dbPath ? cur.classifier.database : GeoDatabase.open(nextPath);
-      const trie = await buildRegionTrieInWorker(nextDb, next.rules);
+      // Same database, same regions and rules (a list or service edit): the live trie serves the next map too.
+      const trie = nextDb === cur.classifier.database && sameRegionRules(cur.map, next) ? cur.classifier.regionTrie : await buildRegionTrieInWorker(nextDb, next.rules);
       const nextClassifier = new GeoClassifier(nextDb, next.rules, { trie });
       const nextRouter = new Router(next, nextClassifier, mirror);
       cur.leader?.removeAllListeners();
       await cur.leader?.stop();
       await cur.prober?.stop();
       const probes = makeProbes(next, cur.prober);
-      gen = { map: next, dbPath: nextPath, classifier: nextClassifier, router: nextRouter, ...probes };
+      gen = { map: next, dbPath: nextPath, classifier: nextClassifier, router: nextRouter, published: version, ...probes };
       dns.setResolver(nextRouter);
       metrics.routerReplaced(cur.router);
       webhook?.configure(next.alerts);
       cur.router.detach();
       mirror.setQuorum(next.health.quorum);
-      mapWatcher.setFiles(mapFiles(next));
+      mapWatcher?.setFiles(mapFiles(next));
       if (nextPath !== cur.dbPath) watchGeo(nextPath);
       probes.prober?.start();
       probes.leader?.start();
       reloads.ok++;
       reloads.lastError = null;
       reloads.lastAt = Date.now();
-      log.info({ reason, version: next.version, previous: cur.map.version, trieNodes: trie.nodeCount }, `map reloaded (${reason})`);
+      log.info({ reason, version: next.version, previous: cur.map.version, published: version, trieNodes: trie.nodeCount }, `map reloaded (${reason})`);
       return true;
     } catch (err) {
       reloads.failed++;
@@ -277,7 +365,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
   };
   /** Reload now; a reload asked for while one runs is done once more after it. */
-  const reload = (reason: string): Promise<boolean> => {
+  const reload = async (reason: string): Promise<boolean> => {
+    if (member && published) {
+      // The published map: re-read current now (its apply runs reloadOnce).
+      const failedBefore = reloads.failed;
+      await member.check(reason);
+      return reloads.failed === failedBefore;
+    }
     if (reloading) {
       again = true;
       return reloading;
@@ -291,19 +385,29 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     });
     return reloading;
   };
-  const mapWatcher = new MapWatcher(mapFiles(map), { intervalMs: options.mapPollMs });
-  mapWatcher.on('change', () => void reload('file changed'));
+  // From a file: watch it and its zone files. From the published map: Redis says when it changes.
+  const mapWatcher = published ? null : new MapWatcher(mapFiles(map), { intervalMs: options.mapPollMs });
+  mapWatcher?.on('change', () => void reload('file changed'));
+  apply.fn = async (p, reason) => ((await reloadOnce(reason, () => loadPublished(p), p.version)) ? null : (reloads.lastError ?? 'rejected'));
   const onHup = (): void => void reload('SIGHUP');
   if (options.handleSignals) process.on('SIGHUP', onHup);
 
   const addresses = await dns.listen();
   started = true;
+  const facts = (): HostFacts => ({
+    addresses: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
+    mapHash: gen.map.version,
+    geoip: gen.classifier.database.description,
+    ready: notReady() === null,
+  });
+  if (member) registerFleetMetrics(registry, () => member.view());
+  member?.start();
   gen.prober?.start();
   gen.leader?.start();
   log.info(
     {
       listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
-      map: map.file,
+      map: published ? `published version ${startVersion}` : map.file,
       version: map.version,
       geoip: db.description,
       zones: map.zones.map((z) => z.name),
@@ -329,6 +433,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     store,
     mirror,
     reloads,
+    fleet: member,
     reload,
     admin,
     metrics,
@@ -338,7 +443,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       status?.close();
       webhook?.close();
       await admin?.close();
-      mapWatcher.close();
+      mapWatcher?.close();
+      await member?.close();
       geoWatcher?.close();
       await gen.leader?.stop();
       await gen.prober?.stop();

@@ -1,6 +1,11 @@
 import { loadMapFile, type MapConfig } from '../config';
-import { computeVerdict, describeRedis, pairKey, RedisStore, type HealthSnapshot, type Quorum, type Vote } from '../health';
+import { computeVerdict, describeRedis, FleetStore, pairKey, RedisStore, type HealthSnapshot, type Quorum, type Vote } from '../health';
+import { fleetJson } from '../observability/status-page';
+import type { FleetView } from '../observability';
 import { requireRedis } from './redis-args';
+
+/** `status` reads the registry from outside: it is no member, so its own view is empty. */
+const NO_VIEW: FleetView = { follows: false, servingVersion: null, currentVersion: null, behindMs: 0, rejected: 0, refused: null, hosts: { alive: 0, gone: 0, behind: 0 } };
 import { parseVerbArgs } from './verbs';
 
 interface StatusRow {
@@ -41,13 +46,16 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
   const map = values.config ? loadMapFile(values.config) : null;
   const quorum = map?.health.quorum ?? 'majority';
   const store = new RedisStore(redis);
+  const fleetStore = new FleetStore(redis);
   try {
-    await store.whenReady();
-    const [snap, leader, audit] = await Promise.all([store.loadAll(), store.leader(), store.auditLog(10)]);
+    await Promise.all([store.whenReady(), fleetStore.whenReady()]);
+    const [snap, leader, audit, registry, history] = await Promise.all([store.loadAll(), store.leader(), store.auditLog(10), fleetStore.hosts(), fleetStore.history()]);
+    const hosts = fleetJson(NO_VIEW, registry.hosts, registry.now).hosts;
+    const published = { current: history.current, kept: history.versions.length, latest: history.versions.find((v) => v.version === history.current) ?? null };
     const rows = statusRows(snap, map, quorum);
     const drains = snap.drains.filter((d) => d.until > snap.now);
     if (values.json) {
-      out(JSON.stringify({ redis: describeRedis(redis), now: snap.now, leader, pairs: rows, primaries: snap.primaries, drains, audit, invalid: snap.invalid ?? [] }, null, 2));
+      out(JSON.stringify({ redis: describeRedis(redis), now: snap.now, leader, pairs: rows, primaries: snap.primaries, drains, published, hosts, audit, invalid: snap.invalid ?? [] }, null, 2));
       return 0;
     }
     out(`health table: ${describeRedis(redis)}   leader: ${leader.holder ?? '(none)'} (epoch ${leader.epoch})   quorum: ${quorum}\n`);
@@ -65,6 +73,21 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
     out('\ndrains:');
     if (!drains.length) out('  (none)');
     for (const d of drains) out(`  ${d.dc} for ${d.service === '*' ? 'every service' : d.service}, ${age(d.until - snap.now)} left, by ${d.by}: ${d.reason}`);
+    out('\nname servers (fleet registry):');
+    const cur = published.latest;
+    out(`  published map: ${cur ? `version ${cur.version} (hash ${cur.hash}), published ${age(snap.now - cur.at)} ago by ${cur.by}${cur.reason ? `: ${cur.reason}` : ''}` : '(none: geosteer publish FILE)'}`);
+    if (!hosts.length) out('  (no serve registered)');
+    else {
+      const t: string[][] = [['  HOST', 'STATE', 'MAP', 'BEHIND', 'SEEN', 'GEOIP', 'LISTEN']];
+      for (const h of hosts) {
+        const state = !h.alive ? 'gone' : h.ready ? 'serving' : 'not ready';
+        const map = h.mapSource === 'published' ? `v${h.mapVersion} ${h.mapHash}` : `file ${h.mapHash}`;
+        t.push([`  ${h.id}`, state, map, h.behindMs > 0 ? age(h.behindMs) : '-', `${age(h.lastSeenAgeMs)} ago`, h.geoip, h.addresses.join(' ')]);
+      }
+      const w = t[0].map((_, c) => Math.max(...t.map((row) => row[c].length)));
+      for (const row of t) out(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(w[c]))).join('  '));
+      for (const h of hosts) if (h.mapError) out(`  ${h.id} refused published version ${h.mapError.version}: ${h.mapError.message}`);
+    }
     if (snap.invalid?.length) {
       out('\nunreadable entries (skipped; everything else applies):');
       for (const e of snap.invalid) out(`  ${e.key}${e.field === null ? '' : ` field "${e.field}"`}: ${e.reason} (${e.kind})`);
@@ -76,5 +99,6 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
     return 0;
   } finally {
     await store.close();
+    await fleetStore.close();
   }
 }

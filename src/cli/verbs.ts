@@ -25,13 +25,16 @@ const CONFIG = { config: { type: 'string', short: 'c' } } as const;
 export const VERBS = {
   serve: {
     summary: 'run the DNS server',
-    synopsis: `geosteer serve [--config FILE] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
+    synopsis: `geosteer serve [--config FILE|redis] [--listen HOST:PORT]... [--workers N] [REDIS] [--probe|--no-probe] [--id ID] [--state-file PATH]
                [--metrics-listen HOST:PORT|off] [--admin-host NAME]... [--log-level LEVEL] [--query-log-sample N] [TCP LIMITS]`,
     about: `run the DNS server (default geodata/map.yaml on 127.0.0.1:5300, UDP and TCP, one worker per CPU;
 without REDIS: in-memory table, probes in-process); /metrics, /healthz, /readyz and the status page
 on 127.0.0.1:9253 by default, answered only for Host: an IP literal, localhost or an --admin-host NAME
 (DNS-rebinding guard); LEVEL: fatal error warn info debug trace silent (or LOG_LEVEL);
---query-log-sample N logs one query in N. Runs until SIGINT/SIGTERM (exit 0); SIGHUP reloads the map.`,
+--query-log-sample N logs one query in N. Runs until SIGINT/SIGTERM (exit 0); SIGHUP reloads the map.
+With REDIS and no --config (or --config redis): runs the map published there (geosteer publish), follows
+each new version within a second, keeps the last one loaded beside --state-file for restarts while Redis
+is unreachable, and names itself by --id (default: host name) in the fleet registry and id.server.`,
     options: {
       ...CONFIG,
       listen: { type: 'string', short: 'l', multiple: true },
@@ -52,11 +55,41 @@ on 127.0.0.1:9253 by default, answered only for Host: an IP literal, localhost o
   },
   check: {
     summary: 'validate a map file; with --against, what changes from OLD',
-    synopsis: 'geosteer check FILE [--against OLD] [--json]',
+    synopsis: 'geosteer check FILE [--against OLD|current] [--json] [REDIS]',
     about: `validate a map file and print its routing table (exit 0 iff valid); with --against, what changes
-from OLD: region lists, rules, services, the IPv4 /24s that move, per datacenter pair`,
-    options: { against: { type: 'string' }, json: { type: 'boolean' } },
+from OLD: region lists, rules, services, the IPv4 /24s that move, per datacenter pair;
+--against current compares with the map published in REDIS (a file named current: ./current)`,
+    options: { against: { type: 'string' }, json: { type: 'boolean' }, ...REDIS_ARGS },
     args: ['FILE'],
+    sections: [REDIS_SECTION],
+  },
+  publish: {
+    summary: 'validate a map and make it the one every serve --redis runs',
+    synopsis: 'geosteer publish FILE [--reason TEXT] [--by WHO] [--keep N] REDIS',
+    about: `validate FILE exactly as check does (zone files and GeoIP database included), store it and every
+file it names in REDIS as a new immutable version and make it current: every serve started with
+--redis and no --config loads it within a second. Keeps the last N versions (default 20); publishing
+what is already current stores nothing. Audited (who, when, why).`,
+    options: { reason: { type: 'string' }, by: { type: 'string' }, keep: { type: 'string' }, ...REDIS_ARGS },
+    args: ['FILE'],
+    sections: [REDIS_SECTION],
+  },
+  history: {
+    summary: 'the published map versions, newest first',
+    synopsis: 'geosteer history [--json] REDIS',
+    about: 'the published map versions kept in REDIS, newest first: version, when, hash, who and why; * marks current',
+    options: { json: { type: 'boolean' }, ...REDIS_ARGS },
+    args: [],
+    sections: [REDIS_SECTION],
+  },
+  rollback: {
+    summary: 'make an older published map current again',
+    synopsis: 'geosteer rollback [VERSION] [--reason TEXT] [--by WHO] REDIS',
+    about: `make VERSION (default: the newest kept version older than current) the current published map
+again; every serve --redis without --config follows within a second. Audited.`,
+    options: { reason: { type: 'string' }, by: { type: 'string' }, ...REDIS_ARGS },
+    args: ['VERSION?'],
+    sections: [REDIS_SECTION],
   },
   explain: {
     summary: 'why a client gets its answer, offline',

@@ -55,3 +55,11 @@ export class RedisUnavailableError extends GeosteerError {
     this.name = 'RedisUnavailableError';
   }
 }
+
+/** Nothing published yet, a version not kept, or a published map this host cannot use. */
+export class PublishedMapError extends GeosteerError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('GS_ERR_MAP_PUBLISHED', message, options);
+    this.name = 'PublishedMapError';
+  }
+}

@@ -26,3 +26,4 @@ export {
   type HttpCheckConfig,
   type TcpCheckConfig,
 } from './check-config';
+export { loadMapBundle, readMapBundle } from './map-bundle';

@@ -154,7 +154,15 @@ export function inZone(name: string, zone: string): boolean {
   return zone === '' || name === zone || name.endsWith('.' + zone);
 }
 
-export function parseMapText(text: string, file: string): MapConfig {
+export interface MapTextOptions {
+  /**
+   * Reads a file the map names (a zone's `file:`), by absolute path; throws TextFileError.
+   * A published map is loaded from its stored copies instead of this host's disk. @default readTextFile
+   */
+  readFile?: (path: string) => string;
+}
+
+export function parseMapText(text: string, file: string, options: MapTextOptions = {}): MapConfig {
   const { doc, lines, issues } = parseYaml(text, file);
   if (issues.length || !doc) throw new ConfigError(issues);
   const r = new YamlReader(file, lines);
@@ -298,7 +306,7 @@ export function parseMapText(text: string, file: string): MapConfig {
       r.error(pair.key as Node, path, `zone "${name}" is declared twice`);
       continue;
     }
-    const zone = parseZone(r, text, name, path, v, pair.key as Node, baseDir, hash);
+    const zone = parseZone(r, text, name, path, v, pair.key as Node, baseDir, hash, options.readFile ?? readTextFile);
     if (zone) zones.push(zone);
     else failedZones.push(name);
   }
@@ -552,6 +560,7 @@ function parseZone(
   keyNode: Node,
   baseDir: string,
   hash: ReturnType<typeof createHash>,
+  readFile: (path: string) => string,
 ): ZoneConfig | null {
   let soa: SoaConfig | null = null;
   const ns: string[] = [];
@@ -620,7 +629,7 @@ function parseZone(
       zoneFile = full;
       let text: string | null = null;
       try {
-        text = readTextFile(full);
+        text = readFile(full);
       } catch (err) {
         const e = err as TextFileError;
         // Not UTF-8: the place is in the zone file itself; anything else is about the `file:` key.

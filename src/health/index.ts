@@ -8,3 +8,5 @@ export { FUTURE_SKEW_MS, MAX_VALUE_BYTES } from './validate';
 export { computeVerdict, type Quorum, type Verdict } from './verdict';
 export type { HealthView } from './view';
 export { answerLoads, IpcStore, serveStoreOverIpc } from './ipc-store';
+export { DEFAULT_KEEP_VERSIONS, FleetStore, hostAlive, hostBehindMs, parseBundle, type FleetStoreOptions } from './fleet-store';
+export type { FleetHost, FleetHostInput, MapBundle, MapVersionInfo, PublishedMap } from './fleet-model';

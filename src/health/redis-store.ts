@@ -97,7 +97,7 @@ function tlsOptions(o: RedisConnectionOptions, host: string | null): ConnectionO
   return t;
 }
 
-function redisOptions(o: RedisConnectionOptions): RedisOptions {
+export function redisOptions(o: RedisConnectionOptions): RedisOptions {
   const common: RedisOptions = {
     protocol: 2,
     enableOfflineQueue: false,
@@ -151,7 +151,7 @@ const UNTRUSTED = new Set([
  * Always a fresh Error: ioredis hangs the failed command on its errors, and
  * for AUTH that command's arguments are the username and password.
  */
-function connectionError(err: Error, o: RedisConnectionOptions): Error {
+export function connectionError(err: Error, o: RedisConnectionOptions): Error {
   const code = (err as NodeJS.ErrnoException).code;
   let hint = '';
   if (code && UNTRUSTED.has(code)) {

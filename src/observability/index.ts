@@ -21,3 +21,4 @@ export {
 export { HealthEvents, healthEvents, type AlertEvent, type HealthEventInput } from './events';
 export { WebhookSender, webhookCounter, type WebhookOptions, type WebhookResult } from './webhook';
 export { queryLogger } from './query-log';
+export { registerFleetMetrics, type FleetView } from './fleet-metrics';

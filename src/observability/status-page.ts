@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
-import type { Drain, HealthMirror, InvalidKeyStatus, InvalidKind, PairStatus } from '../health';
+import { hostAlive, hostBehindMs, type Drain, type FleetHost, type HealthMirror, type InvalidKeyStatus, type InvalidKind, type PairStatus } from '../health';
+import type { FleetView } from './fleet-metrics';
 import type { Router } from '../routing';
 import { explain, explanationLines } from '../routing/explain';
 import type { Route } from './http';
@@ -63,6 +64,14 @@ export interface StatusServer {
   readonly mirror: HealthMirror;
   readonly store: { readonly kind: string };
   readonly reloads: ReloadStats;
+  /** This server in the fleet registry (serve with Redis); null or absent: no fleet. */
+  readonly fleet?: FleetSource | null;
+}
+
+/** The fleet as a serve knows it: its own published-map state and the registry as last read. */
+export interface FleetSource {
+  view(): FleetView;
+  fleet(): { hosts: FleetHost[]; now: number };
 }
 
 /** What the status page reads; built from a StatusServer, the map and router follow reloads. */
@@ -73,6 +82,7 @@ export interface StatusSource {
   /** 'memory' (embedded) or 'redis'. */
   readonly storeKind: string;
   readonly reloads: ReloadStats;
+  readonly fleet: FleetSource | null;
   /** Recent state changes, oldest first (at most 50). */
   events(): StatusEvent[];
   /** Stops listening to the mirror. */
@@ -182,6 +192,7 @@ export function statusSourceFrom(running: StatusServer): StatusSource {
     mirror,
     storeKind: running.store.kind,
     reloads: running.reloads,
+    fleet: running.fleet ?? null,
     events() {
       pollReloads();
       return ring.list().sort((a, b) => a.at - b.at);
@@ -246,6 +257,27 @@ export interface StatusJson {
   drains: Array<{ service: string; dc: string; reason: string; by: string; leftMs: number; ageMs: number }>;
   /** Newest first. */
   events: Array<StatusEvent & { ageMs: number }>;
+  /** The NS hosts registered in Redis (null: no shared table) and this one's published-map state. */
+  fleet: FleetJson | null;
+}
+
+export interface FleetJson {
+  self: FleetView;
+  hosts: Array<Omit<FleetHost, 'lastSeen' | 'startedAt'> & { alive: boolean; lastSeenAgeMs: number; behindMs: number; uptimeMs: number }>;
+}
+
+/** The registry rows as `geosteer status` and the page show them (ages at the store time NOW). */
+export function fleetJson(self: FleetView, hosts: FleetHost[], now: number): FleetJson {
+  return {
+    self,
+    hosts: hosts.map(({ lastSeen, startedAt, ...h }) => ({
+      ...h,
+      alive: hostAlive({ ...h, lastSeen, startedAt }, now),
+      lastSeenAgeMs: Math.max(0, now - lastSeen),
+      behindMs: hostBehindMs({ ...h, lastSeen, startedAt }, now),
+      uptimeMs: Math.max(0, lastSeen - startedAt),
+    })),
+  };
 }
 
 /** Everything the page shows, as plain JSON. */
@@ -331,6 +363,7 @@ export function statusJson(source: StatusSource): StatusJson {
       mapFile: map.file,
       reloads: { ok: reloads.ok, failed: reloads.failed, lastError: reloads.lastError, lastAgeMs: reloads.lastAt ? now - reloads.lastAt : null },
     },
+    fleet: source.fleet ? fleetJson(source.fleet.view(), source.fleet.fleet().hosts, source.fleet.fleet().now) : null,
     health: {
       store: source.storeKind,
       source: mirror.source,
@@ -627,9 +660,32 @@ const JS = `
       })));
   }
 
+  function fleet(s) {
+    var f = s.fleet;
+    $('fleet').hidden = !f;
+    if (!f) return;
+    var me = f.self;
+    fill('fleet-body',
+      me.follows ? el('p', null, 'this server runs published version ', el('b', null, String(me.servingVersion)), ', current is ', el('b', null, me.currentVersion === null ? 'none' : String(me.currentVersion)),
+        me.behindMs > 0 ? el('b', { class: 'warn' }, ' (behind for ' + dur(me.behindMs) + ')') : '',
+        me.refused ? el('div', { class: 'err' }, 'version ' + me.refused.version + ' refused here: ' + me.refused.message) : '') :
+        el('p', { class: 'note' }, 'this server runs its own map file'),
+      f.hosts.length === 0 ? el('div', { class: 'empty' }, 'no host registered yet') : el('table', null,
+        el('thead', null, el('tr', null, el('th', null, 'host'), el('th', null, 'state'), el('th', null, 'map'), el('th', null, 'seen'))),
+        el('tbody', null, f.hosts.map(function (h) {
+          var map = h.mapSource === 'published' ? 'v' + h.mapVersion + ' ' : 'file ';
+          return el('tr', { 'data-host': h.id, 'data-alive': String(h.alive) },
+            el('td', null, el('b', null, h.id), el('div', { class: 'note mono' }, h.addresses.join(' '))),
+            el('td', null, badge(h.alive ? (h.ready ? 'up' : 'drained') : 'down', h.alive ? (h.ready ? 'serving' : 'not ready') : 'gone')),
+            el('td', { class: 'mono' }, map + h.mapHash, h.behindMs > 0 ? el('div', { class: 'warn' }, 'behind for ' + dur(h.behindMs)) : null,
+              h.mapError ? el('div', { class: 'err' }, 'refused v' + h.mapError.version + ': ' + h.mapError.message) : null),
+            el('td', null, dur(h.lastSeenAgeMs) + ' ago'));
+        }))));
+  }
+
   var lastOk = 0;
   function render(s) {
-    header(s); storeWarnings(s); health(s); routing(s); primaries(s); drains(s); events(s);
+    header(s); storeWarnings(s); health(s); routing(s); fleet(s); primaries(s); drains(s); events(s);
     lastOk = Date.now();
     tick();
   }
@@ -717,6 +773,7 @@ export function statusPageHtml(status: StatusJson): string {
 </form>
 <pre id="explain-out" aria-live="polite"></pre>
 </section>
+<section id="fleet" hidden><h2>Fleet: name servers and map versions</h2><div id="fleet-body"></div></section>
 <section id="primaries"><h2>Primary pointers</h2><div id="primaries-body"></div></section>
 <section id="drains"><h2>Drains</h2><div id="drains-body"></div></section>
 </div>

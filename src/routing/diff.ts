@@ -331,3 +331,15 @@ export function countMovingSlash24(oldMap: MapConfig, oldClassifier: Locator, ne
     blocks,
   };
 }
+
+/** Same region names in the same order and the same rules: one region trie serves both maps. */
+export function sameRegionRules(a: MapConfig, b: MapConfig): boolean {
+  const ra = ruleOwners(a.rules);
+  const rb = ruleOwners(b.rules);
+  return (
+    a.rules.regions.length === b.rules.regions.length &&
+    a.rules.regions.every((r, i) => r === b.rules.regions[i]) &&
+    ra.size === rb.size &&
+    [...ra].every(([k, v]) => rb.get(k) === v)
+  );
+}

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { dig } from '../helpers/dig';
 import { freePort, redisAvailable, TestRedis } from '../helpers/redis';
-import { writeTemp } from '../helpers/server';
+import { DEFAULT_MAP, writeTemp } from '../helpers/server';
 import { until } from '../helpers/wait';
 import { CLI, runCli, type CliRun } from '../helpers/cli';
 
@@ -44,7 +44,7 @@ class ServeProcess {
     rmSync(stateFile);
     const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
     delete env.REDIS_URL;
-    const args = ['serve', '--redis', redisUrl, '--redis-prefix', PREFIX, '--listen', `127.0.0.1:${port}`, '--no-probe', '--state-file', stateFile];
+    const args = ['serve', '--config', DEFAULT_MAP, '--redis', redisUrl, '--redis-prefix', PREFIX, '--listen', `127.0.0.1:${port}`, '--no-probe', '--state-file', stateFile];
     const s = new ServeProcess(spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }), port, stateFile);
     return s;
   }

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { inspect } from 'node:util';
 import { describeRedis, RedisConfigError, redisOptionsFrom, RedisStore, type RedisConnectionOptions, type Vote } from '../../src/health';
 import { dig } from '../helpers/dig';
+import { DEFAULT_MAP } from '../helpers/server';
 import { freePort, makeTestTls, redisAvailable, TestRedis, type TestTlsFiles } from '../helpers/redis';
 import { until } from '../helpers/wait';
 import { CLI, runCli, type CliRun } from '../helpers/cli';
@@ -109,7 +110,7 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> =>
 /** `geosteer serve` (one worker, debug logs) with every byte it prints kept. */
 async function serveProcess(redisArgs: string[], env: NodeJS.ProcessEnv): Promise<{ dns: number; admin: number; output: () => string; stop: () => Promise<string> }> {
   const [dns, admin] = [await freePort(), await freePort()];
-  const args = ['serve', '--workers', '1', '--no-probe', '--listen', `127.0.0.1:${dns}`, '--metrics-listen', `127.0.0.1:${admin}`, '--state-file', join(dir, `state-${dns}.json`), ...redisArgs];
+  const args = ['serve', '--config', DEFAULT_MAP, '--workers', '1', '--no-probe', '--listen', `127.0.0.1:${dns}`, '--metrics-listen', `127.0.0.1:${admin}`, '--state-file', join(dir, `state-${dns}.json`), ...redisArgs];
   const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

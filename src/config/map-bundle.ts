@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import { ConfigError } from '../common/errors';
+import type { MapBundle } from '../health/fleet-model';
+import { parseMapText, type MapConfig } from './map-file';
+import { readTextFile, TextFileError } from './text-file';
+
+/**
+ * A map and every file it names, read once from disk for `geosteer publish`:
+ * the bundle holds exactly the bytes that were validated (an edit between the
+ * check and the upload cannot slip in). Throws ConfigError like loadMapFile.
+ */
+export function readMapBundle(path: string): { map: MapConfig; bundle: MapBundle } {
+  const full = resolve(path);
+  let text: string;
+  try {
+    text = readTextFile(full);
+  } catch (err) {
+    const e = err as TextFileError;
+    throw new ConfigError([{ file: path, line: e.line, col: e.col, path: '', message: e.line ? e.message : `cannot read: ${e.message}` }]);
+  }
+  const files: Record<string, string> = {};
+  const map = parseMapText(text, full, {
+    readFile: (p) => {
+      const t = readTextFile(p);
+      files[p] = t;
+      return t;
+    },
+  });
+  return { map, bundle: { path: full, text, files, hash: map.version } };
+}
+
+/**
+ * The map of a published bundle, from its stored copies only (never this
+ * host's disk: a zone file the bundle lacks is an error, not a local read).
+ * Throws ConfigError; the GeoIP database is still this host's own file.
+ */
+export function loadMapBundle(bundle: MapBundle): MapConfig {
+  return parseMapText(bundle.text, bundle.path, {
+    readFile: (p) => {
+      const t = Object.hasOwn(bundle.files, p) ? bundle.files[p] : undefined;
+      if (t === undefined) throw new TextFileError('not in the published map (publish it again with the file in place)');
+      return t;
+    },
+  });
+}
