@@ -19,10 +19,10 @@ export interface FleetView {
   hosts: { alive: number; gone: number; behind: number };
 }
 
-/** geosteer_map_published_* for this host, geosteer_fleet_* for every registered host (alert rules in docs/alerts.yml). */
+/** geosteer_fleet_map_* for this host, geosteer_fleet_hosts for every registered one (alert rules in docs/alerts.yml). */
 export function registerFleetMetrics(registry: Registry, view: () => FleetView): void {
   scraped(registry, {
-    name: 'geosteer_map_published_version',
+    name: 'geosteer_fleet_map_version',
     help: 'The published map version this server runs (serve --redis without --config), and the current one in Redis as last read',
     type: 'gauge',
     aggregator: 'min',
@@ -36,14 +36,14 @@ export function registerFleetMetrics(registry: Registry, view: () => FleetView):
     },
   });
   scraped(registry, {
-    name: 'geosteer_map_published_behind_seconds',
+    name: 'geosteer_fleet_map_behind_seconds',
     help: 'How long this server has served another map version than the current published one (0: current)',
     type: 'gauge',
     aggregator: 'max',
     read: () => (view().follows ? [{ value: view().behindMs / 1000 }] : []),
   });
   scraped(registry, {
-    name: 'geosteer_map_published_rejected_total',
+    name: 'geosteer_fleet_map_rejected_total',
     help: 'Published map versions this server refused to load (it kept serving the previous one); the log and geosteer status say why',
     type: 'counter',
     aggregator: 'max',

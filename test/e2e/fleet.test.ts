@@ -155,9 +155,10 @@ test('two serves with only the shared table follow publish and rollback; a versi
   assert.match(a.fleet?.view().refused?.message ?? '', /city\.mmdb/);
   assert.equal(await gzAnswer(a), '192.0.2.41', 'the last good map keeps serving');
   const metrics = await fetchMetrics(a);
-  assert.match(metrics, /^geosteer_map_published_rejected_total 1$/m);
-  assert.match(metrics, /^geosteer_map_published_version\{which="serving"\} 1$/m);
-  assert.match(metrics, /^geosteer_map_published_version\{which="current"\} 3$/m);
+  assert.match(metrics, /^geosteer_fleet_map_rejected_total 1$/m);
+  assert.match(metrics, /^geosteer_fleet_map_version\{which="serving"\} 1$/m);
+  assert.match(metrics, /^geosteer_fleet_map_version\{which="current"\} 3$/m);
+  assert.match(metrics, /^geosteer_fleet_hosts\{state="alive"\} 2$/m);
 
   // geosteer status shows every host, its version and the refusal.
   const r = await until('status lists both hosts with the refusal', async () => {
