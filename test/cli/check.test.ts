@@ -208,7 +208,7 @@ test('check --json without --against, and with a broken map', () => {
 test('check --against without a value, or with an unknown option: exit 2 with usage', () => {
   const r = cli('check', SAMPLE_PATH, '--against');
   assert.equal(r.code, 2, show(r));
-  assert.match(r.stderr, /usage: geosteer check FILE \[--against OLD\]/);
+  assert.match(r.stderr, /usage: geosteer check FILE \[--against OLD\|current\]/);
   const u = cli('check', SAMPLE_PATH, '--bogus');
   assert.equal(u.code, 2, show(u));
 });
