@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
-import { ConfigError } from '../common/errors';
 import type { MapBundle } from '../health/fleet-model';
-import { parseMapText, type MapConfig } from './map-file';
+import { parseMapText, readMapText, type MapConfig } from './map-file';
 import { readTextFile, TextFileError } from './text-file';
 
 /**
@@ -11,13 +10,7 @@ import { readTextFile, TextFileError } from './text-file';
  */
 export function readMapBundle(path: string): { map: MapConfig; bundle: MapBundle } {
   const full = resolve(path);
-  let text: string;
-  try {
-    text = readTextFile(full);
-  } catch (err) {
-    const e = err as TextFileError;
-    throw new ConfigError([{ file: path, line: e.line, col: e.col, path: '', message: e.line ? e.message : `cannot read: ${e.message}` }]);
-  }
+  const text = readMapText(path);
   const files: Record<string, string> = {};
   const map = parseMapText(text, full, {
     readFile: (p) => {

@@ -129,14 +129,17 @@ const MAX_TTL = 2147483647;
 
 /** Reads and validates a map file. Throws ConfigError listing every problem found. */
 export function loadMapFile(path: string): MapConfig {
-  let text: string;
+  return parseMapText(readMapText(path), path);
+}
+
+/** A map file's text, or ConfigError pointing at it (at the bad byte when it is not UTF-8). */
+export function readMapText(path: string): string {
   try {
-    text = readTextFile(path);
+    return readTextFile(path);
   } catch (err) {
     const e = err as TextFileError;
     throw new ConfigError([{ file: path, line: e.line, col: e.col, path: '', message: e.line ? e.message : `cannot read: ${e.message}` }]);
   }
-  return parseMapText(text, path);
 }
 
 /** Normalises a domain name: lower case, no trailing dot. Returns null if it is not a valid host-style name. */

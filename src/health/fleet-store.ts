@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import Redis from 'ioredis';
-import { RedisUnavailableError } from '../common/errors';
 import type { FleetHost, FleetHostInput, MapBundle, MapVersionInfo, PublishedMap } from './fleet-model';
 import { describeRedis, type RedisConnectionOptions } from './options';
-import { connectionError, redisOptions } from './redis-store';
+import { connectionError, redisOptions, waitForReady } from './redis-store';
 
 /**
  * Published maps and the registry of NS hosts, in the same Redis as the
@@ -228,19 +227,7 @@ export class FleetStore extends EventEmitter {
 
   /** Resolves once connected; rejects with RedisUnavailableError after `timeoutMs`. */
   whenReady(timeoutMs = 3000): Promise<void> {
-    if (this.connected) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off('ready', ok);
-        const why = this.lastError ? `: ${this.lastError.message}` : '';
-        reject(new RedisUnavailableError(`Redis at ${this.where} did not answer within ${timeoutMs} ms${why}`));
-      }, timeoutMs);
-      const ok = (): void => {
-        clearTimeout(t);
-        resolve();
-      };
-      this.once('ready', ok);
-    });
+    return waitForReady(this, this.where, () => this.lastError, timeoutMs);
   }
 
   /**

@@ -194,6 +194,26 @@ const KEY_TYPES: Array<[TablePart, string]> = [
   ['audit', 'list'],
 ];
 
+/**
+ * Resolves once CLIENT says 'ready' (at once when it is); rejects with
+ * RedisUnavailableError naming WHERE and the last connection error after `timeoutMs`.
+ */
+export function waitForReady(client: EventEmitter & { readonly ready: boolean }, where: string, lastError: () => Error | null, timeoutMs: number): Promise<void> {
+  if (client.ready) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      client.off('ready', ok);
+      const err = lastError();
+      reject(new RedisUnavailableError(`Redis at ${where} did not answer within ${timeoutMs} ms${err ? `: ${err.message}` : ''}`));
+    }, timeoutMs);
+    const ok = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    client.once('ready', ok);
+  });
+}
+
 export class RedisStore extends EventEmitter implements HealthStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Redis;
@@ -238,19 +258,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
 
   /** Resolves once connected and subscribed; rejects with RedisUnavailableError after `timeoutMs`. */
   whenReady(timeoutMs = 3000): Promise<void> {
-    if (this.connected) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off('ready', ok);
-        const why = this.lastError ? `: ${this.lastError.message}` : '';
-        reject(new RedisUnavailableError(`Redis at ${this.where} did not answer within ${timeoutMs} ms${why}`));
-      }, timeoutMs);
-      const ok = (): void => {
-        clearTimeout(t);
-        resolve();
-      };
-      this.once('ready', ok);
-    });
+    return waitForReady(this, this.where, () => this.lastError, timeoutMs);
   }
 
   private onError(raw: Error): void {

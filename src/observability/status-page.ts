@@ -270,13 +270,10 @@ export interface FleetJson {
 export function fleetJson(self: FleetView, hosts: FleetHost[], now: number): FleetJson {
   return {
     self,
-    hosts: hosts.map(({ lastSeen, startedAt, ...h }) => ({
-      ...h,
-      alive: hostAlive({ ...h, lastSeen, startedAt }, now),
-      lastSeenAgeMs: Math.max(0, now - lastSeen),
-      behindMs: hostBehindMs({ ...h, lastSeen, startedAt }, now),
-      uptimeMs: Math.max(0, lastSeen - startedAt),
-    })),
+    hosts: hosts.map((host) => {
+      const { lastSeen, startedAt, ...h } = host;
+      return { ...h, alive: hostAlive(host, now), lastSeenAgeMs: Math.max(0, now - lastSeen), behindMs: hostBehindMs(host, now), uptimeMs: Math.max(0, lastSeen - startedAt) };
+    }),
   };
 }
 
