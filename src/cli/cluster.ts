@@ -95,7 +95,7 @@ export async function runPrimary(
     optional: admin.optional,
     hosts: admin.hosts,
     log,
-    routes: [metricsRoute(metrics), ...healthRoutes(notReady), proxy('/'), proxy('/api/status'), proxy('/api/explain')],
+    routes: [metricsRoute(metrics), ...healthRoutes(notReady), proxy('/'), proxy('/api/status'), proxy('/api/explain'), proxy('/api/state')],
   });
   let webhook: WebhookSender | null = null;
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { hostAlive, hostBehindMs, parseBundle, type FleetHost, type FleetHostInput, type FleetStore, type PublishedMap } from '../health';
 import type { Logger } from '../observability';
 import type { FleetView } from '../observability/fleet-metrics';
@@ -8,6 +9,7 @@ import type { FleetView } from '../observability/fleet-metrics';
 /** What this host tells the registry each beat (the rest it knows itself). */
 export interface HostFacts {
   addresses: string[];
+  admin: string | null;
   mapHash: string;
   geoip: string;
   ready: boolean;
@@ -50,6 +52,8 @@ export const BEHIND_AFTER_MS = 60_000;
 export class FleetMember extends EventEmitter {
   private serving: { version: number; hash: string } | null = null;
   private current: number | null = null;
+  /** The last current version Redis named (kept when Redis comes back without one: recover asks for it). */
+  private lastCurrent: number | null = null;
   private behindSince: number | null = null;
   private rejected: { version: number; message: string } | null = null;
   private rejectedCount = 0;
@@ -94,6 +98,7 @@ export class FleetMember extends EventEmitter {
   /** Serve chose P to start with (from: where it came from). */
   started(p: PublishedMap, from: 'redis' | 'disk', refused?: { version: number; message: string }): void {
     this.serving = { version: p.version, hash: p.hash };
+    if (from === 'redis') this.lastCurrent = p.version;
     if (refused) this.refuse(refused.version, refused.message);
     if (from === 'redis') this.writeCopy(p);
   }
@@ -134,6 +139,7 @@ export class FleetMember extends EventEmitter {
       return; // unreachable: keep serving what we have; the health mirror already says so
     }
     this.current = cur;
+    if (cur !== null) this.lastCurrent = cur;
     if (cur === null) {
       // Redis lost its data (or nobody published yet): never drop a good map for nothing.
       if (!this.told.empty && this.serving) this.o.log.error({ serving: this.serving.version }, `Redis holds no published map (restarted empty?); still serving version ${this.serving.version}: geosteer recover restores it`);
@@ -182,6 +188,7 @@ export class FleetMember extends EventEmitter {
     const entry: FleetHostInput = {
       id: this.o.id,
       addresses: f.addresses,
+      admin: f.admin,
       mapSource: this.o.follow ? 'published' : 'file',
       mapVersion: this.serving?.version ?? null,
       mapHash: f.mapHash,
@@ -217,6 +224,24 @@ export class FleetMember extends EventEmitter {
       refused: this.rejected,
       hosts: { alive: alive.length, gone: hosts.length - alive.length, behind: alive.filter((h) => hostBehindMs(h, now) > BEHIND_AFTER_MS).length },
     };
+  }
+
+  /**
+   * For /api/state (recover): the published map this host serves, read from its
+   * disk copy (not kept in memory: it can be large), and the last version Redis
+   * named current. Null map when running from a file or never loaded one.
+   */
+  async published(): Promise<{ current: number | null; map: PublishedMap | null }> {
+    let map: PublishedMap | null = null;
+    if (this.o.follow && this.o.copyPath && this.serving) {
+      try {
+        const v = JSON.parse(await readFile(this.o.copyPath, 'utf8')) as PublishedMap;
+        if (v.version === this.serving.version) map = v;
+      } catch {
+        map = null; // no copy (a worker that is not the lead writes none): the lead's answer has it
+      }
+    }
+    return { current: this.lastCurrent, map };
   }
 
   /** The registry as last read (every beat), with its store time. */

@@ -15,6 +15,7 @@ import { explainCommand } from './explain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
 import { historyCommand, publishCommand, rollbackCommand } from './publish';
+import { recoverCommand, stateCommand } from './state';
 import { redisFromArgs, UsageError } from './redis-args';
 import { serve } from './serve';
 import { endQuietlyOnClosedOutput } from './closed-output';
@@ -67,6 +68,8 @@ async function serveCommand(rest: string[]): Promise<number> {
     registry: globalRegistry,
     // Worker 0 serves the status page on a private loopback port; the primary proxies to it.
     metricsListen: worker ? (process.env.GEOSTEER_WORKER_INDEX === '0' && admin.listen !== null ? '127.0.0.1:0' : null) : admin.listen,
+    // A worker's own admin port is private (the primary proxies it): the fleet registry shows the primary's.
+    ...(worker ? { adminAddress: admin.listen } : {}),
     metricsListenOptional: admin.optional,
     adminHosts,
     queryLogSample: querySample,
@@ -137,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
         return await publishCommand(rest, out, err);
       case 'history':
         return await historyCommand(rest, out);
+      case 'state':
+        return await stateCommand(rest, out, err);
+      case 'recover':
+        return await recoverCommand(rest, out, err);
       case 'rollback':
         return await rollbackCommand(rest, out);
       case 'explain':

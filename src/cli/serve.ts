@@ -5,7 +5,7 @@ import { loadMapBundle, loadMapFile, MapWatcher, type MapConfig } from '../confi
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
-import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, type PublishedMap, type HealthStore, type InvalidKeyStatus, type MirrorOptions, type PairStatus, type RedisConnectionOptions } from '../health';
+import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, type PublishedMap, type HealthStore, type InvalidKeyStatus, type LostState, type MirrorOptions, type StateDoc, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
   healthEvents,
@@ -22,6 +22,7 @@ import {
   type AdminHttp,
   type HealthEventInput,
   type Logger,
+  type Route,
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { Router } from '../routing';
@@ -73,6 +74,12 @@ export interface ServeOptions {
   metricsListen?: string | null;
   /** When metricsListen cannot be bound, log it and serve DNS anyway (the CLI's default address) instead of failing. */
   metricsListenOptional?: boolean;
+  /**
+   * Where this host's admin port answers, as the fleet registry shows it (recover
+   * reads /api/state there). @default the admin server's own HOST:PORT (a cluster
+   * worker is told the primary's)
+   */
+  adminAddress?: string | null;
   /** Host names the admin port answers to besides IP literals and localhost (`--admin-host`); others get 421. @default [] */
   adminHosts?: readonly string[];
   /** Where this server's metrics go. @default a new Registry (the CLI passes prom-client's global one, which cluster workers report to the primary) */
@@ -118,7 +125,7 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   mirror.on('store-down', (err: Error) => log.error({ err: err.message }, 'health store unreachable: answering from the last known state'));
   mirror.on('store-up', () => log.info('health store reachable again: resynced'));
   mirror.on('store-emptied', (lost: { drains: number; primaries: number }) =>
-    log.error(lost, 'health store came back empty (Redis restarted without persistence?): its drains and primary pointers are gone until re-issued; run Redis with appendonly yes'));
+    log.error(lost, 'health store came back empty (Redis restarted without persistence?): its drains and primary pointers are gone until restored; run `geosteer recover` to put back what the fleet still holds, and run Redis with appendonly yes'));
   // Once per key while it holds unreadable entries, with its name and what is wrong; once more when it is clean.
   mirror.on('store-invalid', (k: InvalidKeyStatus) => {
     const first = k.entries[0];
@@ -396,6 +403,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   started = true;
   const facts = (): HostFacts => ({
     addresses: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
+    admin: options.adminAddress !== undefined ? options.adminAddress : admin && options.metricsListen ? options.metricsListen.replace(/:\d+$/, `:${admin.port}`) : null,
     mapHash: gen.map.version,
     geoip: gen.classifier.database.description,
     ready: notReady() === null,
@@ -454,10 +462,39 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (!options.store) await store.close();
     },
   };
-  // The status page (`/`, `/api/status`, `/api/explain`) on the admin port.
+  // The status page (`/`, `/api/status`, `/api/explain`) and this host's state (`/api/state`, for recover) on the admin port.
   if (admin) {
     status = statusSourceFrom(running);
     for (const r of statusRoutes(status)) admin.add(r);
+    admin.add(stateRoute(() => (published ? id : gen.map.serverId), mirror, member));
   }
   return running;
+}
+
+/**
+ * GET /api/state: what this host holds of the shared state, as a state
+ * document (drains and pointers of its mirror, those Redis lost included; the
+ * published map it serves), so `geosteer recover` can rebuild an emptied Redis.
+ */
+function stateRoute(id: () => string, mirror: HealthMirror, member: FleetMember | null): Route {
+  return {
+    path: '/api/state',
+    async handler(_req, res) {
+      const t = mirror.tableState();
+      const pub = member ? await member.published() : { current: null, map: null };
+      const doc: StateDoc & { lost: LostState | null } = {
+        geosteer: 'state',
+        format: 1,
+        source: `serve ${id()}`,
+        at: t.now,
+        drains: t.drains,
+        primaries: t.primaries,
+        epoch: 0,
+        audit: [],
+        maps: { current: pub.current, versions: pub.map ? [pub.map] : [] },
+        lost: mirror.lostState(),
+      };
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(doc));
+    },
+  };
 }

@@ -91,6 +91,34 @@ again; every serve --redis without --config follows within a second. Audited.`,
     args: ['VERSION?'],
     sections: [REDIS_SECTION],
   },
+  state: {
+    summary: 'the whole shared state as one JSON document, out and back in',
+    synopsis: `geosteer state export [FILE] REDIS
+  geosteer state import FILE [--dry-run] [--by WHO] REDIS`,
+    about: `export: write everything the shared table holds (published maps, drains with expiry and reason,
+primary pointers with epochs, the fencing epoch, the audit log) as one JSON document to FILE (default
+stdout). import: write such a document back, fenced: a pointer never replaces one written later or of
+a newer epoch, an expired drain never comes back, a newer drain is kept, a stored map version or a
+current one is never overwritten; --dry-run shows what it would write. Audited.`,
+    options: { 'dry-run': { type: 'boolean' }, by: { type: 'string' }, ...REDIS_ARGS },
+    args: ['ACTION', 'FILE?'],
+    sections: [REDIS_SECTION],
+  },
+  recover: {
+    summary: 'refill a Redis that came back empty from what the fleet still holds',
+    synopsis: 'geosteer recover [--dry-run] [--from URL|FILE]... [--max-age 10m] [--by WHO] REDIS',
+    about: `rebuild the shared table after Redis lost its data (a restart without persistence, a new
+Sentinel master that lost it) from what the fleet still holds: every registered serve's /api/state on
+its admin port (drains and pointers of its mirror, also those Redis lost, and the published map it
+serves), and this host's snapshot files ($TMPDIR/geosteer-*-health.json and their map copies, saved
+within --max-age); or only the --from sources (a serve's admin URL, a snapshot, a state export).
+Merged (per drain and pointer the latest written; as current map the one most hosts saw current),
+shown, then written fenced as state import is; --dry-run only shows. Off loopback the admin port wants
+GEOSTEER_ADMIN_TOKEN. Audited.`,
+    options: { 'dry-run': { type: 'boolean' }, from: { type: 'string', multiple: true }, 'max-age': { type: 'string' }, by: { type: 'string' }, ...REDIS_ARGS },
+    args: [],
+    sections: [REDIS_SECTION],
+  },
   explain: {
     summary: 'why a client gets its answer, offline',
     synopsis: 'geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]',

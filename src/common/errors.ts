@@ -63,3 +63,11 @@ export class PublishedMapError extends GeosteerError {
     this.name = 'PublishedMapError';
   }
 }
+
+/** A state document (geosteer state export, a serve's /api/state, a snapshot) that cannot be read or trusted. */
+export class StateDocError extends GeosteerError {
+  constructor(message: string) {
+    super('GS_ERR_STATE_DOC', message);
+    this.name = 'StateDocError';
+  }
+}

@@ -36,6 +36,8 @@ export interface FleetHost {
   id: string;
   /** DNS addresses it listens on (HOST:PORT). */
   addresses: string[];
+  /** Its admin port as HOST:PORT (status page, /api/state for `geosteer recover`); null: none. */
+  admin: string | null;
   /** `published`: runs from the published map; `file`: from its own --config. */
   mapSource: 'published' | 'file';
   /** The published version it serves (null when running from a file). */

@@ -84,6 +84,44 @@ for i = 1, #all, 2 do
 end
 return now`;
 
+// KEYS: seq, versions, current. ARGV: dry run '1', content prefix, channel, current version ('' none), then version/info/bundle triples.
+// Never overwrites a stored version or a current pointer: it only fills what an empty Redis lacks.
+const RESTORE_MAPS = `
+local dry = ARGV[1] == '1'
+local out = {}
+local top = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local have = {}
+local i = 5
+while ARGV[i] do
+  local n = ARGV[i]
+  have[n] = true
+  if redis.call('HEXISTS', KEYS[2], n) == 1 then
+    table.insert(out, {'map', n, 'skip: stored'})
+  else
+    if not dry then
+      redis.call('SET', ARGV[2] .. n, ARGV[i + 2])
+      redis.call('HSET', KEYS[2], n, ARGV[i + 1])
+    end
+    table.insert(out, {'map', n, 'write'})
+  end
+  if tonumber(n) > top then top = tonumber(n) end
+  i = i + 3
+end
+if not dry then redis.call('SET', KEYS[1], tostring(math.max(top, tonumber(redis.call('GET', KEYS[1]) or '0') or 0))) end
+if ARGV[4] ~= '' then
+  local cur = redis.call('GET', KEYS[3])
+  if cur then table.insert(out, {'map current', ARGV[4], 'skip: Redis has current = ' .. cur})
+  elseif not have[ARGV[4]] and redis.call('HEXISTS', KEYS[2], ARGV[4]) == 0 then table.insert(out, {'map current', ARGV[4], 'skip: that version is in no source'})
+  else
+    if not dry then
+      redis.call('SET', KEYS[3], ARGV[4])
+      redis.call('PUBLISH', ARGV[3], cjson.encode({version = tonumber(ARGV[4]), hash = cjson.decode(redis.call('HGET', KEYS[2], ARGV[4]))['hash']}))
+    end
+    table.insert(out, {'map current', ARGV[4], 'write'})
+  end
+end
+return cjson.encode(out)`;
+
 /** Versions kept in Redis by default (older ones are deleted on publish). */
 export const DEFAULT_KEEP_VERSIONS = 20;
 /** A host gone this long past its expiry is dropped from the registry (until then it shows as gone). */
@@ -98,7 +136,8 @@ function replies(res: Array<[Error | null, unknown]> | null): unknown[] {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function parseInfo(text: string): MapVersionInfo | null {
+/** A stored version's info (`map:versions` field), or null when it is not one. */
+export function parseVersionInfo(text: string): MapVersionInfo | null {
   try {
     const v = JSON.parse(text) as unknown;
     if (!isObj(v) || !Number.isInteger(v.version) || typeof v.hash !== 'string' || typeof v.at !== 'number') return null;
@@ -138,6 +177,7 @@ function parseHost(text: string): FleetHost | null {
     return {
       id: v.id,
       addresses: Array.isArray(v.addresses) ? v.addresses.filter((a): a is string => typeof a === 'string') : [],
+      admin: typeof v.admin === 'string' ? v.admin : null,
       mapSource: v.mapSource === 'published' ? 'published' : 'file',
       mapVersion: Number.isInteger(v.mapVersion) ? (v.mapVersion as number) : null,
       mapHash: typeof v.mapHash === 'string' ? v.mapHash : '',
@@ -265,7 +305,7 @@ export class FleetStore extends EventEmitter {
   async history(): Promise<{ current: number | null; versions: MapVersionInfo[] }> {
     const [cur, all] = replies(await this.cmd.multi().get(this.k.current).hgetall(this.k.versions).exec()) as [string | null, Record<string, string>];
     const versions = Object.values(all ?? {})
-      .map(parseInfo)
+      .map(parseVersionInfo)
       .filter((v): v is MapVersionInfo => v !== null)
       .sort((a, b) => b.version - a.version);
     const n = cur === null ? NaN : Number(cur);
@@ -276,7 +316,7 @@ export class FleetStore extends EventEmitter {
   async get(version: number): Promise<PublishedMap | null> {
     const [meta, body] = replies(await this.cmd.multi().hget(this.k.versions, String(version)).get(`${this.k.content}${version}`).exec()) as [string | null, string | null];
     if (meta === null || body === null) return null;
-    const info = parseInfo(meta);
+    const info = parseVersionInfo(meta);
     if (!info) throw new Error(`${this.k.versions} field ${version} is not a version entry`);
     const bundle = parseBundle(body);
     if (typeof bundle === 'string') throw new Error(`${this.k.content}${version} is not a published map: ${bundle}`);
@@ -287,6 +327,18 @@ export class FleetStore extends EventEmitter {
   async current(): Promise<PublishedMap | null> {
     const v = await this.currentVersion();
     return v === null ? null : this.get(v);
+  }
+
+  /**
+   * Puts stored versions back (state import, recover) and makes `current`
+   * current if Redis has none; never overwrites a stored version or pointer.
+   */
+  async restoreMaps(versions: PublishedMap[], current: number | null, dryRun: boolean): Promise<Array<{ what: string; key: string; result: string }>> {
+    const k = this.k;
+    const args: string[] = [];
+    for (const { bundle, ...info } of versions) args.push(String(info.version), JSON.stringify(info), JSON.stringify(bundle));
+    const r = (await this.cmd.eval(RESTORE_MAPS, 3, k.seq, k.versions, k.current, dryRun ? '1' : '0', k.content, k.events, current === null ? '' : String(current), ...args)) as string;
+    return (JSON.parse(r) as unknown[]).filter(Array.isArray).map((x) => ({ what: String(x[0]), key: String(x[1]), result: String(x[2]) }));
   }
 
   /** Registers (or refreshes) one host; the store stamps lastSeen. */

@@ -1,8 +1,8 @@
 export { MemoryStore } from './memory-store';
-export { HealthMirror, type InvalidKeyStatus, type MirrorOptions, type MirrorSource, type PairStatus } from './mirror';
+export { HealthMirror, type LostState, type InvalidKeyStatus, type MirrorOptions, type MirrorSource, type PairStatus } from './mirror';
 export { drainKey, pairKey, voteKey, type Drain, type HealthSnapshot, type InvalidEntry, type InvalidKind, type PrimaryPointer, type TablePart, type Vote } from './model';
 export { DEFAULT_HEALTH_OPTIONS, describeRedis, redisOptionsFrom, RedisConfigError, type HealthOptions, type RedisCliInput, type RedisConnectionOptions } from './options';
-export { RedisStore } from './redis-store';
+export { RedisStore, type RestoreLine } from './redis-store';
 export { StoreReplyError, type DrainRequest, type HealthStore } from './store';
 export { FUTURE_SKEW_MS, MAX_VALUE_BYTES } from './validate';
 export { computeVerdict, type Quorum, type Verdict } from './verdict';
@@ -10,3 +10,4 @@ export type { HealthView } from './view';
 export { answerLoads, IpcStore, serveStoreOverIpc } from './ipc-store';
 export { DEFAULT_KEEP_VERSIONS, FleetStore, hostAlive, hostBehindMs, parseBundle, type FleetStoreOptions } from './fleet-store';
 export type { FleetHost, FleetHostInput, MapBundle, MapVersionInfo, PublishedMap } from './fleet-model';
+export { emptyState, mergeStates, parseStateDoc, stateFromSnapshot, type MergedState, type StateDoc } from './state-doc';

@@ -62,12 +62,42 @@ const INVALID_SHOWN = 20;
  * (StoreReplyError: the store answered the full read with an error, once until
  * a read works), 'sync-ok' (reads work again).
  */
+/** Drains and pointers a store lost, as the mirror held them just before (store clock `at`). */
+export interface LostState {
+  drains: Drain[];
+  primaries: PrimaryPointer[];
+  at: number;
+}
+
+/**
+ * What of LOST the store still lacks after a full read: a drain it holds again
+ * (or that expired), a pointer it holds again for that service, leaves the lost set.
+ */
+function stillLost(lost: LostState, snap: Pick<HealthSnapshot, 'drains' | 'primaries' | 'now'>): LostState | null {
+  const drains = new Set(snap.drains.map((d) => drainKey(d.service, d.dc)));
+  const primaries = new Set(snap.primaries.map((p) => p.service));
+  const next = {
+    drains: lost.drains.filter((d) => d.until > snap.now && !drains.has(drainKey(d.service, d.dc))),
+    primaries: lost.primaries.filter((p) => !primaries.has(p.service)),
+    at: lost.at,
+  };
+  return next.drains.length + next.primaries.length > 0 ? next : null;
+}
+
 export class HealthMirror extends EventEmitter implements HealthView {
   private readonly opts: HealthOptions & Required<Omit<MirrorOptions, keyof HealthOptions>>;
   private readonly votes = new Map<string, Vote>();
   private readonly drains = new Map<string, Drain>();
   private readonly primaries = new Map<string, PrimaryPointer>();
   private readonly lastKnown = new Map<string, boolean>();
+  /**
+   * Drains and pointers the store lost (it came back empty) and does not hold
+   * again. They stay in effect here (fail-static: a Redis restart is not an
+   * operator's undrain, nor a failback to a master that failed) and in the
+   * snapshot, until `geosteer recover` writes them back, an operator acts on
+   * that drain or pointer, or the drain expires. null: nothing lost.
+   */
+  private lost: LostState | null = null;
   private effective = new Map<string, boolean>();
   private statuses = new Map<string, PairStatus>();
   private primarySig = '';
@@ -119,9 +149,10 @@ export class HealthMirror extends EventEmitter implements HealthView {
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     };
     store.on('vote', (v: Vote) => this.apply(() => this.votes.set(voteKey(v.service, v.dc, v.prober), v)));
-    store.on('drain', (d: Drain) => this.apply(() => this.drains.set(drainKey(d.service, d.dc), d)));
-    store.on('undrain', (d: { service: string; dc: string }) => this.apply(() => this.drains.delete(drainKey(d.service, d.dc))));
-    store.on('primary', (p: PrimaryPointer) => this.apply(() => this.setPrimary(p)));
+    // An operator's (or the leader's) newer word on a lost drain or pointer replaces what was lost.
+    store.on('drain', (d: Drain) => this.apply(() => (this.forget(drainKey(d.service, d.dc), null), this.drains.set(drainKey(d.service, d.dc), d))));
+    store.on('undrain', (d: { service: string; dc: string }) => this.apply(() => (this.forget(drainKey(d.service, d.dc), null), this.drains.delete(drainKey(d.service, d.dc)))));
+    store.on('primary', (p: PrimaryPointer) => this.apply(() => (this.forget(null, p.service), this.setPrimary(p))));
     store.on('ready', () => {
       this.reconnected = this.everReady;
       this.everReady = true;
@@ -200,6 +231,16 @@ export class HealthMirror extends EventEmitter implements HealthView {
     return [...this.statuses.values()];
   }
 
+  /** Drains and pointers the store lost (it came back empty) and does not hold again yet; null: none. */
+  lostState(): LostState | null {
+    return this.lost;
+  }
+
+  /** Every drain and pointer held now (expired drains included: a reader judges them by its own `now`). */
+  tableState(): { drains: Drain[]; primaries: PrimaryPointer[]; now: number } {
+    return { drains: [...this.drains.values()], primaries: [...this.primaries.values()], now: this.now() };
+  }
+
   activeDrains(): Drain[] {
     const now = this.now();
     return [...this.drains.values()].filter((d) => d.until > now);
@@ -270,6 +311,14 @@ export class HealthMirror extends EventEmitter implements HealthView {
     this.invalidKeysNow = new Set(now.keys());
   }
 
+  /** Drops a lost drain (by drain key) or pointer (by service): the store has a newer word on it. */
+  private forget(drain: string | null, service: string | null): void {
+    if (!this.lost) return;
+    const l = this.lost;
+    const next = { drains: l.drains.filter((d) => drainKey(d.service, d.dc) !== drain), primaries: l.primaries.filter((p) => p.service !== service), at: l.at };
+    this.lost = next.drains.length + next.primaries.length > 0 ? next : null;
+  }
+
   private setPrimary(p: PrimaryPointer): void {
     const cur = this.primaries.get(p.service);
     if (!cur || p.at >= cur.at) this.primaries.set(p.service, p);
@@ -315,12 +364,14 @@ export class HealthMirror extends EventEmitter implements HealthView {
       this.reconnected = false;
       // Back after an outage with nothing at all, not even a vote, where drains or
       // pointers were: the store lost its data (a Redis restarted without
-      // persistence). Adopted like any other state, so every server agrees, but said loudly.
+      // persistence). Said loudly; what was lost stays in effect here (see `lost`).
       // Unreadable hashes do not count as empty: what they held is kept (replace).
       const lost = { drains: this.drains.size, primaries: this.primaries.size };
       const unreadable = (snap.invalid ?? []).some((e) => e.part === 'votes' || e.part === 'drains' || e.part === 'primary');
       const emptied =
         afterOutage && !unreadable && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0 && lost.drains + lost.primaries > 0;
+      if (emptied) this.lost = { drains: [...this.drains.values()], primaries: [...this.primaries.values()], at: snap.now };
+      else if (this.lost) this.lost = stillLost(this.lost, snap);
       this.replace(snap, snap.invalid ?? []);
       if (emptied) this.emit('store-emptied', lost);
       for (const mutate of during) mutate(); // in arrival order, which is Redis's order
@@ -394,6 +445,9 @@ export class HealthMirror extends EventEmitter implements HealthView {
     keep('drains', this.drains, drains);
     const primaries = new Map(s.primaries.map((p) => [p.service, p]));
     keep('primary', this.primaries, primaries);
+    // What the store lost and lacks still stays in effect (stillLost pruned it against this read).
+    for (const d of this.lost?.drains ?? []) if (!drains.has(drainKey(d.service, d.dc))) drains.set(drainKey(d.service, d.dc), d);
+    for (const p of this.lost?.primaries ?? []) if (!primaries.has(p.service)) primaries.set(p.service, p);
     for (const [mine, next] of [
       [this.votes, votes],
       [this.drains, drains],
@@ -466,6 +520,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
       drains: [...this.drains.values()],
       primaries: [...this.primaries.values()],
       lastKnown: Object.fromEntries(this.lastKnown),
+      lost: this.lost,
     };
     try {
       writeFileSync(`${path}.tmp`, JSON.stringify(body));
@@ -479,7 +534,8 @@ export class HealthMirror extends EventEmitter implements HealthView {
     const path = this.opts.snapshotPath;
     if (!path) return;
     try {
-      const s = JSON.parse(readFileSync(path, 'utf8')) as HealthSnapshot & { lastKnown: Record<string, boolean> };
+      const s = JSON.parse(readFileSync(path, 'utf8')) as HealthSnapshot & { lastKnown: Record<string, boolean>; lost?: LostState | null };
+      if (s.lost && Array.isArray(s.lost.drains) && Array.isArray(s.lost.primaries)) this.lost = s.lost;
       this.replace(s);
       for (const [k, v] of Object.entries(s.lastKnown ?? {})) if (typeof v === 'boolean') this.lastKnown.set(k, v);
       this.source = 'snapshot';

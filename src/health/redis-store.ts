@@ -4,7 +4,7 @@ import type { ConnectionOptions } from 'node:tls';
 import Redis, { ReplyError, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../common/errors';
 import { describeRedis } from './options';
-import type { HealthSnapshot, InvalidEntry, PrimaryPointer, TablePart, Vote } from './model';
+import type { Drain, HealthSnapshot, InvalidEntry, PrimaryPointer, TablePart, Vote } from './model';
 import type { RedisConnectionOptions } from './options';
 import { StoreReplyError, type DrainRequest, type HealthStore } from './store';
 import { epochProblem, parseDrain, parseMessage, parsePrimary, parseVote, typeProblem, type Checked } from './validate';
@@ -52,10 +52,11 @@ redis.call('HSET', KEYS[1], ARGV[1], s)
 redis.call('PUBLISH', ARGV[3], '{"t":"drain","d":' .. s .. '}')
 return now`;
 
+// Published even when the table had no such drain: a serve may still hold it from before Redis lost its data.
 const UNDRAIN = `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], '{"t":"undrain","d":' .. ARGV[2] .. '}')
-return 1`;
+return n`;
 
 const PRIMARY = `
 if ARGV[4] ~= '' then
@@ -83,6 +84,67 @@ return redis.call('INCR', KEYS[2])`;
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`;
+
+// KEYS: drains, primary, epoch, audit. ARGV: {drains, primaries, epoch, audit} JSON, '1' = dry run, events channel.
+// Fenced: an expired drain is never written back, nor one the table holds in a newer version; a
+// pointer only where the table has none written later and none of a newer epoch; the epoch only goes up.
+const RESTORE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local doc = cjson.decode(ARGV[1])
+local dry = ARGV[2] == '1'
+local out = {}
+local function current(key, field)
+  local v = redis.call('HGET', key, field)
+  if not v then return nil end
+  local ok, c = pcall(cjson.decode, v)
+  if ok and type(c) == 'table' then return c end
+  return nil
+end
+for _, d in ipairs(doc['drains']) do
+  local f = d['service'] .. '|' .. d['dc']
+  local r = 'write'
+  local c = current(KEYS[1], f)
+  if d['until'] <= now then r = 'skip: expired'
+  elseif c and type(c['at']) == 'number' and c['at'] >= d['at'] then r = 'skip: the table holds it or a newer one' end
+  if r == 'write' and not dry then
+    local s = cjson.encode(d)
+    redis.call('HSET', KEYS[1], f, s)
+    redis.call('PUBLISH', ARGV[3], '{"t":"drain","d":' .. s .. '}')
+  end
+  table.insert(out, {'drain', f, r})
+end
+for _, p in ipairs(doc['primaries']) do
+  local r = 'write'
+  local c = current(KEYS[2], p['service'])
+  if c and type(c['at']) == 'number' and c['at'] >= p['at'] then
+    r = 'skip: the table holds a pointer written as late or later (' .. tostring(c['dc']) .. ')'
+  elseif c and type(c['epoch']) == 'number' and c['epoch'] > p['epoch'] then
+    r = 'skip: the table holds a pointer of a newer epoch (' .. c['epoch'] .. ')'
+  end
+  if r == 'write' and not dry then
+    local s = cjson.encode(p)
+    redis.call('HSET', KEYS[2], p['service'], s)
+    redis.call('PUBLISH', ARGV[3], '{"t":"primary","d":' .. s .. '}')
+  end
+  table.insert(out, {'primary', p['service'], r})
+end
+local e = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if doc['epoch'] > e then
+  if not dry then redis.call('SET', KEYS[3], tostring(doc['epoch'])) end
+  table.insert(out, {'epoch', tostring(doc['epoch']), 'write'})
+elseif doc['epoch'] > 0 then
+  table.insert(out, {'epoch', tostring(doc['epoch']), 'skip: the table is at epoch ' .. e})
+end
+if #doc['audit'] > 0 then
+  if redis.call('LLEN', KEYS[4]) == 0 then
+    if not dry then for _, a in ipairs(doc['audit']) do redis.call('RPUSH', KEYS[4], cjson.encode(a)) end end
+    table.insert(out, {'audit', tostring(#doc['audit']) .. ' entries', 'write'})
+  else
+    table.insert(out, {'audit', tostring(#doc['audit']) .. ' entries', 'skip: the table has its own'})
+  end
+end
+return cjson.encode(out)`;
 
 /**
  * tls.connect options from the PEM read at start. The server name is the
@@ -212,6 +274,13 @@ export function waitForReady(client: EventEmitter & { readonly ready: boolean },
     };
     client.once('ready', ok);
   });
+}
+
+/** One item of a restore: what (drain, primary, epoch, audit, map), its key, and 'write' or 'skip: why'. */
+export interface RestoreLine {
+  what: string;
+  key: string;
+  result: string;
 }
 
 export class RedisStore extends EventEmitter implements HealthStore {
@@ -423,6 +492,17 @@ export class RedisStore extends EventEmitter implements HealthStore {
     // A key of the wrong type reads as empty here; loadAll reports it.
     const rows = await this.cmd.lrange(this.k.audit, 0, limit - 1).catch((err: Error) => (isWrongType(err) ? [] : Promise.reject(err)));
     return rows.map((r) => parseJson<Record<string, unknown>>(r, () => true)).filter((r): r is Record<string, unknown> => r !== null);
+  }
+
+  /**
+   * Writes drains, pointers, the epoch and the audit list back (state import,
+   * recover), fenced as RESTORE says, in one script; with `dryRun` only says
+   * what it would write. One line per item: [what, key, 'write' | 'skip: why'].
+   */
+  async restore(doc: { drains: Drain[]; primaries: PrimaryPointer[]; epoch: number; audit: Array<Record<string, unknown>> }, dryRun: boolean): Promise<RestoreLine[]> {
+    const k = this.k;
+    const r = (await this.cmd.eval(RESTORE, 4, k.drains, k.primary, k.epoch, k.audit, JSON.stringify(doc), dryRun ? '1' : '0', k.events)) as string;
+    return (JSON.parse(r) as unknown[]).filter(Array.isArray).map((x) => ({ what: String(x[0]), key: String(x[1]), result: String(x[2]) }));
   }
 
   /** Who holds the leader lease now, and at which epoch (for `status`). */

@@ -1,5 +1,5 @@
 export { createLogger, formatLine, isLogLevel, LOG_LEVELS, prettyStream, rateLimited, type Logger, type LoggerOptions, type LogLevel } from './logger';
-export { hostAllowed, startAdminHttp, type AdminHttp, type AdminHttpOptions, type Route } from './http';
+export { adminTokenFromEnv, hostAllowed, startAdminHttp, type AdminHttp, type AdminHttpOptions, type Route } from './http';
 export { adminHostsFrom, DEFAULT_METRICS_LISTEN, healthRoutes, metricsListenFrom, metricsRoute, startAdmin, type AdminListenOptions } from './routes';
 export {
   ClusterMetrics,

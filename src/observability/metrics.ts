@@ -362,6 +362,19 @@ export class ServeMetrics {
       read: () => src.mirror.invalidKeys().map((k) => ({ labels: { key: k.key }, value: k.current })),
     });
     scraped(r, {
+      name: 'geosteer_health_store_lost_entries',
+      help: 'Drains and primary pointers the shared table lost (Redis came back empty) and does not hold again yet; geosteer recover puts them back',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => {
+        const l = src.mirror.lostState();
+        return [
+          { labels: { part: 'drains' }, value: l?.drains.length ?? 0 },
+          { labels: { part: 'primary' }, value: l?.primaries.length ?? 0 },
+        ];
+      },
+    });
+    scraped(r, {
       name: 'geosteer_health_mirror_age_seconds',
       help: 'Seconds since the health mirror last read the whole table (every 10 s while the store is up); since start when it never has',
       type: 'gauge',

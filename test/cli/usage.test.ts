@@ -73,6 +73,8 @@ test('an unknown option to any verb: exit 2, one line naming it, then that verb\
     publish: [MAP],
     history: [],
     rollback: [],
+    state: ['export'],
+    recover: [],
   };
   for (const verb of verbs) {
     const r = cli(verb, ...args[verb], '--bogus');

@@ -251,12 +251,27 @@ test('Redis back empty (restarted without persistence): the lost drains and poin
   await redis.restart(); // --save '' --appendonly no: comes back empty
   await waitFor('store-emptied', () => emptied.length > 0, 15_000);
   assert.deepEqual(emptied, [{ drains: 1, primaries: 1 }]);
-  // Adopted, as every other server will: the drain and the pointer are gone.
-  assert.equal(m.isUp(SVC, 'bj'), true);
-  assert.equal(m.primary(DB), null);
+  // Fail-static: what Redis lost stays in effect here, and is kept as lost for `geosteer recover`.
+  assert.equal(m.isUp(SVC, 'bj'), false);
+  assert.equal(m.primary(DB), 'gz');
+  assert.deepEqual(lostKeys(m), { drains: [`${SVC}|bj`], primaries: [DB] });
   await m.resync();
   assert.equal(emptied.length, 1, 'said once, not at every resync');
+  assert.equal(m.isUp(SVC, 'bj'), false, 'still in effect after the next full read');
+  // An operator's undrain (the table has no such drain any more) ends the lost drain everywhere.
+  await writer.clearDrain(SVC, 'bj');
+  await waitFor('lost drain undrained', () => m.isUp(SVC, 'bj'), 3000);
+  assert.deepEqual(lostKeys(m), { drains: [], primaries: [DB] });
+  // A pointer written back (as recover does) leaves the lost set; then nothing is lost.
+  await writer.setPrimary({ service: DB, dc: 'gz', epoch: 0, by: 'test', reason: 'recover' });
+  await waitFor('lost set empty', () => m.lostState() === null, 3000);
+  assert.equal(m.primary(DB), 'gz');
 });
+
+function lostKeys(m: HealthMirror): { drains: string[]; primaries: string[] } {
+  const l = m.lostState();
+  return { drains: (l?.drains ?? []).map((d) => `${d.service}|${d.dc}`), primaries: (l?.primaries ?? []).map((p) => p.service) };
+}
 
 test('Redis frozen (SIGSTOP): isUp never waits on it; converges after the thaw', async (t) => {
   const p = prefix();
