@@ -92,7 +92,7 @@ test('loadAll returns votes, drains, primaries and the store clock', async () =>
   assert.ok(snap.votes.every((v) => v.at <= snap.now && snap.now - v.at < 2000));
 });
 
-test('setDrain: until = at + forMs, drain event; clearDrain true then false, undrain event once', async () => {
+test('setDrain: until = at + forMs, drain event; clearDrain true then false, undrain event each time', async () => {
   const p = prefix();
   const [s, watcher] = [await store(p), await store(p)];
   const seen: Array<{ service: string; dc: string }> = [];
@@ -113,7 +113,9 @@ test('setDrain: until = at + forMs, drain event; clearDrain true then false, und
   assert.equal(await s.clearDrain('other', 'gz'), false);
   assert.deepEqual((await s.loadAll()).drains, []);
   await sleep(100);
-  assert.equal(seen.length, 1, 'a clearDrain that found nothing publishes nothing');
+  // A clearDrain that found nothing here still publishes: serves may hold the drain
+  // fail-static after Redis came back empty, and the undrain must reach them.
+  assert.equal(seen.length, 3, 'every clearDrain publishes an undrain event');
 });
 
 test('acquireLease: epoch 1, renew keeps it, others get null while live and epoch 2 after expiry; releaseLease', async () => {
