@@ -125,7 +125,7 @@ export function logHealth(log: Logger, mirror: HealthMirror, prober: Prober | nu
   mirror.on('store-down', (err: Error) => log.error({ err: err.message }, 'health store unreachable: answering from the last known state'));
   mirror.on('store-up', () => log.info('health store reachable again: resynced'));
   mirror.on('store-emptied', (lost: { drains: number; primaries: number }) =>
-    log.error(lost, 'health store came back empty (Redis restarted without persistence?): its drains and primary pointers are gone until restored; run `geosteer recover` to put back what the fleet still holds, and run Redis with appendonly yes'));
+    log.error(lost, 'health store lost its data (Redis restarted without persistence, or flushed): this host keeps the drains and primary pointers it held in effect; run `geosteer recover` to write them back from what the fleet still holds, and run Redis with appendonly yes'));
   // Once per key while it holds unreadable entries, with its name and what is wrong; once more when it is clean.
   mirror.on('store-invalid', (k: InvalidKeyStatus) => {
     const first = k.entries[0];

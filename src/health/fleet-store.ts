@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import Redis from 'ioredis';
 import type { FleetHost, FleetHostInput, MapBundle, MapVersionInfo, PublishedMap } from './fleet-model';
 import { describeRedis, type RedisConnectionOptions } from './options';
-import { connectionError, redisOptions, waitForReady } from './redis-store';
+import { connectionError, redisOptions, restoreLines, waitForReady, type RestoreLine } from './redis-store';
 
 /**
  * Published maps and the registry of NS hosts, in the same Redis as the
@@ -333,12 +333,12 @@ export class FleetStore extends EventEmitter {
    * Puts stored versions back (state import, recover) and makes `current`
    * current if Redis has none; never overwrites a stored version or pointer.
    */
-  async restoreMaps(versions: PublishedMap[], current: number | null, dryRun: boolean): Promise<Array<{ what: string; key: string; result: string }>> {
+  async restoreMaps(versions: PublishedMap[], current: number | null, dryRun: boolean): Promise<RestoreLine[]> {
     const k = this.k;
     const args: string[] = [];
     for (const { bundle, ...info } of versions) args.push(String(info.version), JSON.stringify(info), JSON.stringify(bundle));
     const r = (await this.cmd.eval(RESTORE_MAPS, 3, k.seq, k.versions, k.current, dryRun ? '1' : '0', k.content, k.events, current === null ? '' : String(current), ...args)) as string;
-    return (JSON.parse(r) as unknown[]).filter(Array.isArray).map((x) => ({ what: String(x[0]), key: String(x[1]), result: String(x[2]) }));
+    return restoreLines(r);
   }
 
   /** Registers (or refreshes) one host; the store stamps lastSeen. */

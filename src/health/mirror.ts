@@ -98,6 +98,8 @@ export class HealthMirror extends EventEmitter implements HealthView {
    * that drain or pointer, or the drain expires. null: nothing lost.
    */
   private lost: LostState | null = null;
+  /** The store's incarnation marker as last read (kept in the snapshot); null: not known. */
+  private incarnation: string | null = null;
   private effective = new Map<string, boolean>();
   private statuses = new Map<string, PairStatus>();
   private primarySig = '';
@@ -362,18 +364,25 @@ export class HealthMirror extends EventEmitter implements HealthView {
       const snap = await this.store.loadAll();
       if (this.stopped) return false;
       this.reconnected = false;
-      // Back after an outage with nothing at all, not even a vote, where drains or
-      // pointers were: the store lost its data (a Redis restarted without
-      // persistence). Said loudly; what was lost stays in effect here (see `lost`).
-      // Unreadable hashes do not count as empty: what they held is kept (replace).
-      const lost = { drains: this.drains.size, primaries: this.primaries.size };
+      // The store lost its data (a Redis restarted without persistence, a flush):
+      // its incarnation marker is not the one this mirror read before, or (no
+      // marker known) it came back after an outage with nothing at all, not even a
+      // vote, where drains or pointers were. The marker catches it even when
+      // probers re-voted or an operator wrote before this read. Said loudly; what
+      // was lost stays in effect here (see `lost`). Unreadable hashes do not count
+      // as empty: what they held is kept (replace).
       const unreadable = (snap.invalid ?? []).some((e) => e.part === 'votes' || e.part === 'drains' || e.part === 'primary');
-      const emptied =
-        afterOutage && !unreadable && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0 && lost.drains + lost.primaries > 0;
-      if (emptied) this.lost = { drains: [...this.drains.values()], primaries: [...this.primaries.values()], at: snap.now };
+      const held = this.drains.size + this.primaries.size > 0;
+      const replaced = this.incarnation !== null && snap.incarnation !== undefined && snap.incarnation !== this.incarnation;
+      const emptyAgain = afterOutage && snap.votes.length === 0 && snap.drains.length === 0 && snap.primaries.length === 0;
+      const emptied = held && !unreadable && (replaced || (this.incarnation === null && emptyAgain));
+      const was = emptied ? stillLost({ drains: [...this.drains.values()], primaries: [...this.primaries.values()], at: snap.now }, snap) : null;
+      const lost = { drains: was?.drains.length ?? 0, primaries: was?.primaries.length ?? 0 };
+      if (emptied) this.lost = was;
       else if (this.lost) this.lost = stillLost(this.lost, snap);
+      if (snap.incarnation !== undefined) this.incarnation = snap.incarnation;
       this.replace(snap, snap.invalid ?? []);
-      if (emptied) this.emit('store-emptied', lost);
+      if (emptied && was) this.emit('store-emptied', lost);
       for (const mutate of during) mutate(); // in arrival order, which is Redis's order
       this.clockOffset = snap.now - Date.now();
       this.source = 'store';
@@ -521,6 +530,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
       primaries: [...this.primaries.values()],
       lastKnown: Object.fromEntries(this.lastKnown),
       lost: this.lost,
+      incarnation: this.incarnation,
     };
     try {
       writeFileSync(`${path}.tmp`, JSON.stringify(body));
@@ -536,6 +546,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
     try {
       const s = JSON.parse(readFileSync(path, 'utf8')) as HealthSnapshot & { lastKnown: Record<string, boolean>; lost?: LostState | null };
       if (s.lost && Array.isArray(s.lost.drains) && Array.isArray(s.lost.primaries)) this.lost = s.lost;
+      if (typeof s.incarnation === 'string') this.incarnation = s.incarnation;
       this.replace(s);
       for (const [k, v] of Object.entries(s.lastKnown ?? {})) if (typeof v === 'boolean') this.lastKnown.set(k, v);
       this.source = 'snapshot';

@@ -50,6 +50,11 @@ export interface HealthSnapshot {
   invalid?: InvalidEntry[];
   /** The keys the read checked (Redis only), so their counters can start at 0. */
   keys?: Array<{ key: string; part: TablePart }>;
+  /**
+   * The data set's marker (Redis only): made by the first read of a table and lost
+   * with it, so a new one means the table was replaced (restarted empty, flushed).
+   */
+  incarnation?: string;
 }
 
 /** Which part of the shared table a Redis key holds (see redis-store.ts for the keys). */

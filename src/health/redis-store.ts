@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -283,11 +284,18 @@ export interface RestoreLine {
   result: string;
 }
 
+/** A restore script's reply: a JSON list of [what, key, result] (cjson encodes an empty list as {}). */
+export function restoreLines(reply: string): RestoreLine[] {
+  const parsed = JSON.parse(reply) as unknown;
+  const list = Array.isArray(parsed) ? (parsed as unknown[]) : [];
+  return list.filter(Array.isArray).map((x) => ({ what: String(x[0]), key: String(x[1]), result: String(x[2]) }));
+}
+
 export class RedisStore extends EventEmitter implements HealthStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Redis;
   private readonly sub: Redis;
-  private readonly k: Record<TablePart, string>;
+  private readonly k: Record<TablePart | 'incarnation', string>;
   private connected = false;
   private closed = false;
   /** Ready at least once (before that, the first connection error is reported: it may never get better). */
@@ -308,7 +316,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
     super();
     this.where = describeRedis(options);
     const p = options.prefix;
-    this.k = { votes: `${p}votes`, drains: `${p}drains`, primary: `${p}primary`, leader: `${p}leader`, epoch: `${p}epoch`, audit: `${p}audit`, events: `${p}events` };
+    this.k = { votes: `${p}votes`, drains: `${p}drains`, primary: `${p}primary`, leader: `${p}leader`, epoch: `${p}epoch`, audit: `${p}audit`, events: `${p}events`, incarnation: `${p}incarnation` };
     const ro = redisOptions(options);
     this.cmd = new Redis(ro);
     // The subscriber queues its SUBSCRIBE until connected and resubscribes itself after reconnects.
@@ -387,7 +395,11 @@ export class RedisStore extends EventEmitter implements HealthStore {
     try {
       const m = this.cmd.multi().time();
       for (const [part] of KEY_TYPES) m.type(k[part]);
-      reply = await m.hgetall(k.votes).hgetall(k.drains).hgetall(k.primary).get(k.epoch).exec();
+      // The incarnation marker is created by the first read of a data set and lost with it:
+      // a reader that saw another one before knows the table was replaced (Redis restarted
+      // empty, FLUSHALL), even when probers and operators have written to it since.
+      m.hgetall(k.votes).hgetall(k.drains).hgetall(k.primary).get(k.epoch);
+      reply = await m.set(k.incarnation, randomBytes(8).toString('hex'), 'NX').get(k.incarnation).exec();
     } catch (err) {
       throw err instanceof ReplyError ? new StoreReplyError((err as Error).message) : err;
     }
@@ -432,7 +444,9 @@ export class RedisStore extends EventEmitter implements HealthStore {
     const epochWhy = types.get('epoch') === 'string' ? epochProblem(epoch as string | null) : null;
     if (epochWhy) invalid.push({ key: k.epoch, part: 'epoch', field: null, kind: 'bad-shape', reason: epochWhy });
     const keys = [...KEY_TYPES.map(([part]) => ({ key: k[part], part })), { key: k.events, part: 'events' as const }];
-    return { votes, drains, primaries, now, invalid, keys };
+    const [incErr, inc] = res[at + 5];
+    const incarnation = !incErr && typeof inc === 'string' ? inc : undefined;
+    return { votes, drains, primaries, now, invalid, keys, incarnation };
   }
 
   async writeVote(v: Omit<Vote, 'at'>): Promise<void> {
@@ -502,7 +516,7 @@ export class RedisStore extends EventEmitter implements HealthStore {
   async restore(doc: { drains: Drain[]; primaries: PrimaryPointer[]; epoch: number; audit: Array<Record<string, unknown>> }, dryRun: boolean): Promise<RestoreLine[]> {
     const k = this.k;
     const r = (await this.cmd.eval(RESTORE, 4, k.drains, k.primary, k.epoch, k.audit, JSON.stringify(doc), dryRun ? '1' : '0', k.events)) as string;
-    return (JSON.parse(r) as unknown[]).filter(Array.isArray).map((x) => ({ what: String(x[0]), key: String(x[1]), result: String(x[2]) }));
+    return restoreLines(r);
   }
 
   /** Who holds the leader lease now, and at which epoch (for `status`). */

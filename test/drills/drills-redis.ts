@@ -1,6 +1,8 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedisStore, type RedisConnectionOptions } from '../../src/health';
-import { TestRedis } from '../helpers/redis';
+import { cliEnv, runCli } from '../helpers/cli';
+import { freePort, TestRedis } from '../helpers/redis';
 import { rawClient, SentinelCluster } from '../helpers/sentinel';
 import { sleep } from '../helpers/wait';
 import type { Traffic } from '../load/traffic';
@@ -26,8 +28,8 @@ interface RedisRig extends Rig {
  * table; once both probers voted and one leads, the operator state of
  * `operatorActions` is set, and the table is read as `before`.
  */
-async function prepare(scope: Scope, redisArgs: string[], promote = true): Promise<{ rig: RedisRig; exp: Expect; before: TableState }> {
-  const base = await startRig(scope, { serveArgs: ['--no-probe', '--state-file', join(scope.dir, 'state.json'), '--metrics-listen', 'off', ...redisArgs] });
+async function prepare(scope: Scope, redisArgs: string[], promote = true, adminArgs = ['--metrics-listen', 'off']): Promise<{ rig: RedisRig; exp: Expect; before: TableState }> {
+  const base = await startRig(scope, { serveArgs: ['--no-probe', '--state-file', join(scope.dir, 'state.json'), ...adminArgs, ...redisArgs] });
   const probes: Record<string, Proc> = {};
   for (const id of ['p1', 'p2']) probes[id] = scope.later(startProbe(id, redisArgs, base.map), (p) => p.stop());
   const rig = { ...base, probes, redisArgs };
@@ -120,14 +122,48 @@ async function finish(r: DrillResult, traffic: Traffic, rig: RedisRig, before: T
   return after;
 }
 
-/** (a) Redis SIGKILLed for 3 s, restarted from its data dir; `persistent` = appendonly yes (fsync always). */
-export function redisKill(ctx: DrillContext, persistent: boolean): Promise<DrillResult> {
-  const r = persistent
-    ? emptyResult('a', 'redis-kill', 'Redis SIGKILL 3 s, restart (appendonly yes)')
-    : Object.assign(emptyResult('a2', 'redis-kill-nopersist', 'Redis SIGKILL 3 s, restart WITHOUT persistence'), { informational: true });
+/** How drill (a) restarts Redis: from its appendonly file, empty, or empty and then `geosteer recover`. */
+type KillMode = 'persist' | 'nopersist' | 'recover';
+
+const KILL_TITLES: Record<KillMode, [string, string, string]> = {
+  persist: ['a', 'redis-kill', 'Redis SIGKILL 3 s, restart (appendonly yes)'],
+  nopersist: ['a2', 'redis-kill-nopersist', 'Redis SIGKILL 3 s, restart WITHOUT persistence'],
+  recover: ['a3', 'redis-kill-recover', 'Redis SIGKILL 3 s, restart WITHOUT persistence, then `geosteer recover`'],
+};
+
+/**
+ * `geosteer recover` as an operator runs it once Redis is back: default
+ * sources (the registered serves' /api/state; this host's snapshot files are
+ * kept out by an empty TMPDIR), retried until a serve has re-registered and the
+ * run wrote something. Returns when it succeeded (ms since `from`) and its output.
+ */
+async function recoverRun(scope: Scope, redisArgs: string[], from: number): Promise<{ doneMs: number | null; tookMs: number; out: string; tries: number }> {
+  const tmp = join(scope.dir, 'recover-tmp');
+  mkdirSync(tmp, { recursive: true });
+  const end = Date.now() + 20_000;
+  let tries = 0;
+  let out = '';
+  while (Date.now() < end) {
+    tries++;
+    const t0 = Date.now();
+    const r = await runCli(['recover', '--by', 'drill', ...redisArgs], { timeoutMs: 15_000, env: cliEnv({ TMPDIR: tmp }) });
+    out = `${r.stdout}${r.stderr}`;
+    if (r.code === 0 && /^[1-9]\d* written/m.test(r.stdout)) return { doneMs: Date.now() - from, tookMs: Date.now() - t0, out, tries };
+    await sleep(250);
+  }
+  return { doneMs: null, tookMs: 0, out, tries };
+}
+
+/** (a) Redis SIGKILLed for 3 s, restarted: from its appendonly file (fsync always), empty (a2), or empty and then recovered (a3). */
+export function redisKill(ctx: DrillContext, mode: KillMode): Promise<DrillResult> {
+  const [id, name, title] = KILL_TITLES[mode];
+  const persistent = mode === 'persist';
+  const r = Object.assign(emptyResult(id, name, title), mode === 'nopersist' ? { informational: true } : {});
   return scoped(r, async (scope) => {
     const redis = scope.later(await TestRedis.start(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []), (x) => x.stop());
-    const { rig, exp, before } = await prepare(scope, ['--redis', redis.url]);
+    // recover reads the serves' admin port (/api/state), so a3's serve has one.
+    const admin = mode === 'recover' ? ['--metrics-listen', `127.0.0.1:${await freePort()}`] : undefined;
+    const { rig, exp, before } = await prepare(scope, ['--redis', redis.url], true, admin);
     const traffic = startLoad(scope, ctx, rig.port, exp);
     await sleep(ctx.dwellMs);
     r.faultAt = Date.now();
@@ -142,18 +178,27 @@ export function redisKill(ctx: DrillContext, persistent: boolean): Promise<Drill
     const resynced = rig.serve.loggedAt(/reachable again: resynced/, upAt);
     r.events.push({ at: upAt + (change.writtenMs ?? NaN) - r.faultAt, what: 'drain bj (www) written' });
     r.events.push({ at: upAt + (change.visibleMs ?? NaN) - r.faultAt, what: 'serve answers north with gz (the new drain)' });
+    const emptiedAt = rig.serve.loggedAt(/health store lost its data/, upAt);
+    if (emptiedAt) r.events.push({ at: emptiedAt - r.faultAt, what: 'serve logged "health store lost its data ... run `geosteer recover`"' });
+    const rec = mode === 'recover' ? await recoverRun(scope, rig.redisArgs, upAt) : null;
+    if (rec) {
+      r.events.push({ at: upAt + (rec.doneMs ?? NaN) - r.faultAt, what: `geosteer recover wrote the lost state (run ${rec.tries}: ${secs(rec.tookMs)})` });
+      if (rec.doneMs === null) r.notes.push(`recover never wrote: ${rec.out.trim().split('\n').slice(-3).join(' / ')}`);
+    }
     const votesBack = await waitFor('both probers to vote again', async () => (await tableState(rig.redisArgs, rig.map)).voters.length === 2, 10_000, 100).catch(() => null);
     await sleep(ctx.dwellMs);
     const after = await finish(r, traffic, rig, before);
     const settled = settledAt(r.traffic as NonNullable<typeof r.traffic>, 'www/north', ADDR.www.gz, upAt);
-    r.converged = change.visibleMs !== null;
+    r.converged = change.visibleMs !== null && (rec === null || rec.doneMs !== null);
     r.convergence = `Redis up -> serve resynced ${secs(resynced === null ? null : resynced - upAt)}; change written after restart visible ${secs(change.visibleMs)} (load timeline: ${secs(settled)}); both probers voting again ${secs(votesBack)}`;
+    if (rec) r.convergence += `; Redis up -> recover done ${secs(rec.doneMs)} (the last run took ${secs(rec.tookMs)}, ${rec.tries} ${rec.tries === 1 ? 'run' : 'runs'})`;
     r.dataChecked = `drains ${before.drains.length}, pointer ${before.primaries.join(',')}, voters ${before.voters.join(',')} all present after`;
-    if (!persistent) {
+    if (mode === 'persist') r.notes.push('appendonly yes + appendfsync always: the drain, the pointer and the votes are on disk when the write returns.');
+    else if (mode === 'nopersist') {
       r.notes.push(
-        `Without persistence the restarted Redis is empty: the probers re-vote within one interval, but the drain and the promotion are gone until an operator re-issues them (table after: drains ${after.drains.join(',') || 'none'}, pointers ${after.primaries.join(',') || 'none'}), so overseas goes back to sg and db back to bj: those answers are counted wrong here.`,
+        `Without persistence the restarted Redis is empty: the probers re-vote within one interval; the drain and the promotion are gone from Redis (table after: drains ${after.drains.join(',') || 'none'}, pointers ${after.primaries.join(',') || 'none'}) but serve keeps them in effect (fail-static: it saw the table's incarnation marker change), so the answers stay right; (a3) then runs \`geosteer recover\`.`,
       );
-    } else r.notes.push('appendonly yes + appendfsync always: the drain, the pointer and the votes are on disk when the write returns.');
+    } else r.notes.push(`serve kept the lost drain and pointer in effect (fail-static) until recover wrote them back from its /api/state; table after: drains ${after.drains.join(',')}, pointers ${after.primaries.join(',')}.`);
   });
 }
 

@@ -5,7 +5,7 @@ import { redisAvailable } from '../helpers/redis';
 import { startServer } from '../helpers/server';
 import { runTraffic } from '../load/traffic';
 import { mapGarbage, mmdbTruncated, workerKill } from './drills-local';
-import { redisStop } from './drills-redis';
+import { redisKill, redisStop } from './drills-redis';
 import { ADDR, Expect, KINDS } from './harness';
 import type { DrillResult } from './result';
 
@@ -68,6 +68,10 @@ test('the load generator counts every query lost when nothing answers, and stops
 
 test('drill (b): Redis frozen 3 s under load: no failed answer, a change after SIGCONT is served, nothing lost', { skip: redisAvailable() ? false : 'redis-server not installed' }, async () => {
   assertClean(await redisStop(ctx));
+});
+
+test('drill (a3): Redis restarted empty under load, then geosteer recover: no failed answer (fail-static), drains and pointer back in Redis', { skip: redisAvailable() ? false : 'redis-server not installed' }, async () => {
+  assertClean(await redisKill(ctx, 'recover'));
 });
 
 test('drill (e): MMDB replaced by a truncated copy: old DB keeps answering, a good one later is used', async () => {

@@ -19,8 +19,9 @@ interface Drill {
 }
 
 export const DRILLS: Drill[] = [
-  { id: 'a', name: 'redis-kill', needs: 'redis', run: (c) => redisKill(c, true) },
-  { id: 'a2', name: 'redis-kill-nopersist', needs: 'redis', run: (c) => redisKill(c, false) },
+  { id: 'a', name: 'redis-kill', needs: 'redis', run: (c) => redisKill(c, 'persist') },
+  { id: 'a2', name: 'redis-kill-nopersist', needs: 'redis', run: (c) => redisKill(c, 'nopersist') },
+  { id: 'a3', name: 'redis-kill-recover', needs: 'redis', run: (c) => redisKill(c, 'recover') },
   { id: 'b', name: 'redis-stop', needs: 'redis', run: redisStop },
   { id: 'c', name: 'sentinel', needs: 'sentinel', run: sentinelFailover },
   { id: 'd', name: 'prober-kill', needs: 'redis', run: proberKill },

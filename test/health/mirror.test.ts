@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
+import Redis from 'ioredis';
 import { HealthMirror, MemoryStore, RedisStore, type HealthStore, type MirrorOptions, type PairStatus } from '../../src/health';
 import { TestRedis } from '../helpers/redis';
 
@@ -266,6 +267,37 @@ test('Redis back empty (restarted without persistence): the lost drains and poin
   await writer.setPrimary({ service: DB, dc: 'gz', epoch: 0, by: 'test', reason: 'recover' });
   await waitFor('lost set empty', () => m.lostState() === null, 3000);
   assert.equal(m.primary(DB), 'gz');
+});
+
+test('table replaced while connected (keys deleted), then a vote and a drain before the next read: the incarnation marker tells', async () => {
+  const p = prefix();
+  const writer = redisStore(p);
+  const m = await startMirror(redisStore(p));
+  const emptied: Array<{ drains: number; primaries: number }> = [];
+  m.on('store-emptied', (lost: { drains: number; primaries: number }) => emptied.push(lost));
+  await votes(writer, 'gz', true);
+  await writer.setDrain({ dc: 'bj', service: SVC, forMs: 600_000, reason: 'drill', by: 'test' });
+  await writer.setPrimary({ service: DB, dc: 'gz', epoch: 0, by: 'test', reason: 'drill' });
+  await waitFor('drain and pointer mirrored', () => !m.isUp(SVC, 'bj') && m.primary(DB) === 'gz', 3000);
+  await m.resync(); // reads the marker
+  // No outage, so "came back with nothing at all" cannot tell; and the table is not empty at the next read.
+  const raw = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  await raw.connect();
+  try {
+    await raw.del(`${p}votes`, `${p}drains`, `${p}primary`, `${p}epoch`, `${p}incarnation`);
+  } finally {
+    raw.disconnect();
+  }
+  await votes(writer, 'gz', true);
+  await writer.setDrain({ dc: 'sg', service: SVC, forMs: 600_000, reason: 'after', by: 'test' });
+  await waitFor('the new drain mirrored', () => !m.isUp(SVC, 'sg'), 3000);
+  await m.resync();
+  assert.deepEqual(emptied, [{ drains: 1, primaries: 1 }], 'the drain written after the loss is not counted as lost');
+  assert.equal(m.isUp(SVC, 'bj'), false, 'the lost drain stays in effect');
+  assert.equal(m.primary(DB), 'gz', 'the lost pointer stays in effect');
+  assert.deepEqual(lostKeys(m), { drains: [`${SVC}|bj`], primaries: [DB] });
+  await m.resync();
+  assert.equal(emptied.length, 1, 'said once: the new marker is the one read now');
 });
 
 function lostKeys(m: HealthMirror): { drains: string[]; primaries: string[] } {

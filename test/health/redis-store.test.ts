@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import Redis from 'ioredis';
-import { RedisStore, type Drain, type PrimaryPointer, type Vote } from '../../src/health';
+import { FleetStore, RedisStore, type Drain, type PrimaryPointer, type Vote } from '../../src/health';
 import { freePort, TestRedis } from '../helpers/redis';
 
 // RedisStore against a real redis-server: one server for the file, a distinct
@@ -265,4 +265,20 @@ test('whenReady rejects quickly with GS_ERR_REDIS_UNAVAILABLE when nothing liste
   await assert.rejects(s.loadAll());
   await assert.rejects(s.writeVote(vote('p', true)));
   assert.ok(Date.now() - t1 < 500, 'no offline queue: commands reject at once');
+});
+
+test('restore of an empty state: nothing written, an empty plan (not a script error); the table marker stays', async () => {
+  const p = prefix();
+  const s = await store(p);
+  const before = (await s.loadAll()).incarnation;
+  assert.match(String(before), /^[0-9a-f]{16}$/, 'the first read makes the marker');
+  for (const dryRun of [true, false]) assert.deepEqual(await s.restore({ drains: [], primaries: [], epoch: 0, audit: [] }, dryRun), []);
+  const fleet = new FleetStore(redis.options(p));
+  try {
+    await fleet.whenReady(3000);
+    for (const dryRun of [true, false]) assert.deepEqual(await fleet.restoreMaps([], null, dryRun), []);
+  } finally {
+    await fleet.close();
+  }
+  assert.equal((await s.loadAll()).incarnation, before, 'later reads keep the same marker');
 });
