@@ -50,7 +50,13 @@ export async function drainCommand(verb: 'drain' | 'undrain', args: string[], ou
     }
     const had = await store.clearDrain(service, dc);
     await store.audit({ action: 'undrain', dc, service, by, existed: had });
-    out(had ? `undrained ${dc} for ${service === '*' ? 'every service' : service}` : `no drain of ${dc} for ${service === '*' ? 'every service' : service}`);
+    // Exit 1 all the same: Redis had no such drain. The undrain is still published, so a
+    // server that kept the drain after Redis lost it (fail-static) drops it too.
+    out(
+      had
+        ? `undrained ${dc} for ${service === '*' ? 'every service' : service}`
+        : `no drain of ${dc} for ${service === '*' ? 'every service' : service} in Redis (servers still holding one after Redis lost it drop it now)`,
+    );
     return had ? 0 : 1;
   } finally {
     await store.close();
