@@ -5,8 +5,9 @@ import { hostname } from 'node:os';
 import { loadMapFile, MapWatcher } from '../config';
 import { answerLoads, HealthMirror, MemoryStore, serveStoreOverIpc } from '../health';
 import { Counter, Gauge } from 'prom-client';
-import { ClusterMetrics, healthEvents, healthRoutes, metricsRoute, ProbeMetrics, startAdmin, WebhookSender, type HealthEventInput, type Logger } from '../observability';
+import { ClusterMetrics, controlRoutes, healthEvents, healthRoutes, metricsRoute, ProbeMetrics, startAdmin, WebhookSender, type HealthEventInput, type Logger } from '../observability';
 import { PrimaryLeader, Prober, type PromotionEvent } from '../probe';
+import { embeddedControl } from './control-target';
 import { logHealth, logProbes } from './serve';
 
 /** More restarts than this within a minute means something is broken: stop instead of looping. */
@@ -119,6 +120,8 @@ export async function runPrimary(
       leader.on('promoted', (e: PromotionEvent) => events.promoted(e));
     };
     watchProbes();
+    // The primary owns the embedded table, so it answers the control routes itself (not proxied).
+    for (const r of controlRoutes(embeddedControl(store, () => map))) adminHttp?.add(r);
     serveStoreOverIpc(store, () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w));
     cluster.on('fork', (w) => answerLoads(store, w));
     await mirror.start();

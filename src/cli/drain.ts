@@ -2,7 +2,8 @@ import { loadMapFile } from '../config';
 import { parseDurationMs } from '../config/duration';
 import { RedisStore } from '../health';
 import { operator } from './operator';
-import { requireRedis, UsageError } from './redis-args';
+import { ControlClient } from './control-client';
+import { redisOrServer, UsageError } from './redis-args';
 import { parseVerbArgs } from './verbs';
 
 /** Checks DC (and SERVICE) against the map when one was given, so a typo does not drain nothing. */
@@ -29,7 +30,7 @@ export async function drainCommand(verb: 'drain' | 'undrain', args: string[], ou
   const positionals = parsed.positionals;
   const dc = positionals[0];
   const service = values.service ? values.service.toLowerCase().replace(/\.$/, '') : '*';
-  const redis = requireRedis(values, verb);
+  const redis = redisOrServer(values);
   checkNames(values.config, dc, service);
   const by = values.by ?? operator();
   let forMs = 0;
@@ -39,13 +40,26 @@ export async function drainCommand(verb: 'drain' | 'undrain', args: string[], ou
     if (!values.reason) throw new UsageError('drain needs --reason TEXT: it is shown to every operator and kept in the audit log');
     forMs = d;
   }
+  const what = service === '*' ? 'every service' : service;
+  if (!redis) {
+    // No shared table: the running server's own (embedded) table, through its admin port.
+    const server = new ControlClient(values.server);
+    if (verb === 'drain') {
+      await server.drain({ dc, service, forMs, reason: values.reason as string, by });
+      out(`drained ${dc} for ${what} for ${Math.round(forMs / 1000)}s: ${values.reason}`);
+      return 0;
+    }
+    const had = await server.undrain(service, dc, by);
+    out(had ? `undrained ${dc} for ${what}` : `no drain of ${dc} for ${what}`);
+    return had ? 0 : 1;
+  }
   const store = new RedisStore(redis);
   try {
     await store.whenReady();
     if (verb === 'drain') {
       await store.setDrain({ dc, service, forMs, reason: values.reason as string, by });
       await store.audit({ action: 'drain', dc, service, forMs, reason: values.reason, by });
-      out(`drained ${dc} for ${service === '*' ? 'every service' : service} for ${Math.round(forMs / 1000)}s: ${values.reason}`);
+      out(`drained ${dc} for ${what} for ${Math.round(forMs / 1000)}s: ${values.reason}`);
       return 0;
     }
     const had = await store.clearDrain(service, dc);
@@ -54,8 +68,8 @@ export async function drainCommand(verb: 'drain' | 'undrain', args: string[], ou
     // server that kept the drain after Redis lost it (fail-static) drops it too.
     out(
       had
-        ? `undrained ${dc} for ${service === '*' ? 'every service' : service}`
-        : `no drain of ${dc} for ${service === '*' ? 'every service' : service} in Redis (servers still holding one after Redis lost it drop it now)`,
+        ? `undrained ${dc} for ${what}`
+        : `no drain of ${dc} for ${what} in Redis (servers still holding one after Redis lost it drop it now)`,
     );
     return had ? 0 : 1;
   } finally {

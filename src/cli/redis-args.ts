@@ -46,4 +46,14 @@ export function requireRedis(values: RedisArgValues, verb: string): RedisConnect
   return r;
 }
 
+/**
+ * drain, undrain, promote, status: the shared table when REDIS is given, else (null) the
+ * embedded table of the server at --server (its admin port). Both at once is a usage error.
+ */
+export function redisOrServer(values: RedisArgValues & { server?: string }): RedisConnectionOptions | null {
+  const r = redisFromArgs(values);
+  if (r && values.server !== undefined) throw new UsageError('give REDIS (the shared table) or --server HOST:PORT (one server without Redis), not both');
+  return r;
+}
+
 export class UsageError extends Error {}

@@ -9,6 +9,7 @@ import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, type 
 import {
   createLogger,
   healthEvents,
+  controlRoutes,
   healthRoutes,
   metricsRoute,
   ProbeMetrics,
@@ -27,6 +28,7 @@ import {
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { Router } from '../routing';
 import { sameRegionRules } from '../routing/diff';
+import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
 
 /**
@@ -333,7 +335,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     try {
       const next = load();
       if (next.version === cur.map.version) {
-        log.debug({ reason, version: next.version }, 'map unchanged');
+        // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
+        if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: next.version }, `map unchanged (version ${next.version}): nothing reloaded`);
+        else log.debug({ reason, version: next.version }, 'map unchanged');
         cur.published = version;
         return true;
       }
@@ -467,6 +471,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     status = statusSourceFrom(running);
     for (const r of statusRoutes(status)) admin.add(r);
     admin.add(stateRoute(() => (published ? id : gen.map.serverId), mirror, member));
+    // The embedded table is steered through this port (geosteer drain/undrain/promote/status without REDIS).
+    if (store instanceof MemoryStore) for (const r of controlRoutes(embeddedControl(store, () => gen.map))) admin.add(r);
   }
   return running;
 }

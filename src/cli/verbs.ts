@@ -21,6 +21,11 @@ interface VerbSpec {
 
 const REDIS_SECTION = `REDIS:\n${REDIS_USAGE}`;
 const CONFIG = { config: { type: 'string', short: 'c' } } as const;
+const SERVER = { server: { type: 'string' } } as const;
+const SERVER_SECTION = `--server HOST:PORT|URL (instead of REDIS):
+  one server without Redis: its own embedded table, through its admin port (default 127.0.0.1:9253,
+  serve's --metrics-listen); off loopback the port wants GEOSTEER_ADMIN_TOKEN (or _FILE) here too.
+  The same output and audit entries; the server checks DC and SERVICE against its live map`;
 
 export const VERBS = {
   serve: {
@@ -138,37 +143,37 @@ moves primaries (/metrics on 127.0.0.1:9254 by default). Runs until SIGINT/SIGTE
   },
   drain: {
     summary: 'take a datacenter out of the answers for a while',
-    synopsis: 'geosteer drain DC [--service NAME] --for DURATION --reason TEXT [--by WHO] [--config FILE] REDIS',
+    synopsis: 'geosteer drain DC [--service NAME] --for DURATION --reason TEXT [--by WHO] [--config FILE] REDIS|--server HOST:PORT',
     about: `take datacenter DC out of every answer (of one service, or of all) until DURATION passes; every
 server honours it within a second; --config checks DC and NAME against the map first`,
-    options: { service: { type: 'string', short: 's' }, for: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    options: { service: { type: 'string', short: 's' }, for: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS, ...SERVER },
     args: ['DC'],
-    sections: [REDIS_SECTION],
+    sections: [REDIS_SECTION, SERVER_SECTION],
   },
   undrain: {
     summary: 'end a drain',
-    synopsis: 'geosteer undrain DC [--service NAME] [--by WHO] [--config FILE] REDIS',
+    synopsis: 'geosteer undrain DC [--service NAME] [--by WHO] [--config FILE] REDIS|--server HOST:PORT',
     about: 'end a drain before it expires (exit 1 if there was no such drain)',
-    options: { service: { type: 'string', short: 's' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    options: { service: { type: 'string', short: 's' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS, ...SERVER },
     args: ['DC'],
-    sections: [REDIS_SECTION],
+    sections: [REDIS_SECTION, SERVER_SECTION],
   },
   promote: {
     summary: 'move the primary of a policy: primary service',
-    synopsis: 'geosteer promote SERVICE DC [--reason TEXT] [--by WHO] [--config FILE] REDIS',
+    synopsis: 'geosteer promote SERVICE DC [--reason TEXT] [--by WHO] [--config FILE] REDIS|--server HOST:PORT',
     about: 'make DC the primary of a `policy: primary` service (also to move it back after a failover)',
-    options: { reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS },
+    options: { reason: { type: 'string' }, by: { type: 'string' }, ...CONFIG, ...REDIS_ARGS, ...SERVER },
     args: ['SERVICE', 'DC'],
-    sections: [REDIS_SECTION],
+    sections: [REDIS_SECTION, SERVER_SECTION],
   },
   status: {
     summary: 'the shared health table: verdicts, votes, drains, primaries',
-    synopsis: 'geosteer status [--config FILE] [--json] REDIS',
+    synopsis: 'geosteer status [--config FILE] [--json] REDIS|--server HOST:PORT',
     about: `the shared table: datacenters x services with the verdict, each prober's vote and its age,
 drains, primary pointers, the leader and recent operator actions`,
-    options: { ...CONFIG, json: { type: 'boolean' }, ...REDIS_ARGS },
+    options: { ...CONFIG, json: { type: 'boolean' }, ...REDIS_ARGS, ...SERVER },
     args: [],
-    sections: [REDIS_SECTION],
+    sections: [REDIS_SECTION, SERVER_SECTION],
   },
 } as const satisfies Record<string, VerbSpec>;
 

@@ -71,3 +71,11 @@ export class StateDocError extends GeosteerError {
     this.name = 'StateDocError';
   }
 }
+
+/** `drain`/`undrain`/`promote`/`status` without REDIS could not steer the server at --server (not running, no token, shared table). */
+export class ControlError extends GeosteerError {
+  constructor(message: string) {
+    super('GS_ERR_CONTROL', message);
+    this.name = 'ControlError';
+  }
+}

@@ -61,6 +61,11 @@ export class MemoryStore extends EventEmitter implements HealthStore {
     return this.epoch;
   }
 
+  /** The leader lease's holder while it is live, and the epoch (`geosteer status` through the admin port). */
+  leader(): { holder: string | null; epoch: number } {
+    return { holder: this.lease && this.lease.until > Date.now() ? this.lease.holder : null, epoch: this.epoch };
+  }
+
   async releaseLease(holder: string): Promise<void> {
     if (this.lease?.holder === holder) this.lease = null;
   }

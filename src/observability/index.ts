@@ -22,3 +22,4 @@ export { HealthEvents, healthEvents, type AlertEvent, type HealthEventInput } fr
 export { WebhookSender, webhookCounter, type WebhookOptions, type WebhookResult } from './webhook';
 export { queryLogger } from './query-log';
 export { registerFleetMetrics, type FleetView } from './fleet-metrics';
+export { controlRoutes, type ControlTable, type ControlTarget } from './control';

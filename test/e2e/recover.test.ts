@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { dig } from '../helpers/dig';
 import { cliEnv, runCli, showRun, type CliRun } from '../helpers/cli';
 import { redisAvailable, TestRedis } from '../helpers/redis';
-import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
+import { mapWithPrimaryService, startServer, type TestServer } from '../helpers/server';
 import { until } from '../helpers/wait';
 
 // Recovery of the shared state: `geosteer state export/import` (fenced) and `geosteer recover`
@@ -28,19 +28,7 @@ const map = join(dir, 'map.yaml');
 before(async () => {
   if (skip) return;
   redis = await TestRedis.start(); // no persistence: a restart comes back empty
-  writeFileSync(
-    map,
-    `${readFileSync(DEFAULT_MAP, 'utf8').trimEnd()}
-  ${DB}:
-    policy: primary
-    primary: bj
-    standbys: [gz, sg]
-    datacenters:
-      gz: { a: [${ADDR.gz}] }
-      bj: { a: [${ADDR.bj}] }
-      sg: { a: [${ADDR.sg}] }
-`,
-  );
+  writeFileSync(map, mapWithPrimaryService(DB, ADDR));
 });
 after(async () => {
   for (const s of servers) await s.close().catch(() => undefined);

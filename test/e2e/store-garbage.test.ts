@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Redis from 'ioredis';
 import { RedisStore } from '../../src/health';
@@ -9,7 +8,7 @@ import { runCli } from '../helpers/cli';
 import { dig } from '../helpers/dig';
 import { httpGet, promValue, scrape } from '../helpers/prom';
 import { redisAvailable, TestRedis } from '../helpers/redis';
-import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
+import { mapWithPrimaryService, startServer, type TestServer } from '../helpers/server';
 import { until } from '../helpers/wait';
 
 // Garbage in the shared table, against a real Redis and a real server asked
@@ -33,16 +32,7 @@ const USER = { name: 'geosteer', password: 'garbage-test-pw' };
 const skip = redisAvailable() ? false : 'redis-server not installed';
 
 /** The sample map plus a primary/standby service (configured primary bj) without checks. */
-const MAP = `${readFileSync(DEFAULT_MAP, 'utf8').trimEnd()}
-  ${DB}:
-    policy: primary
-    primary: bj
-    standbys: [gz, sg]
-    datacenters:
-      gz: { a: [${DB_ADDR.gz}] }
-      bj: { a: [${DB_ADDR.bj}] }
-      sg: { a: [${DB_ADDR.sg}] }
-`;
+const MAP = mapWithPrimaryService(DB, DB_ADDR);
 
 let redis: TestRedis;
 let raw: Redis;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serve, type RunningServer, type ServeOptions } from '../../src/cli/serve';
@@ -6,6 +6,20 @@ import { createLogger } from '../../src/observability';
 
 /** The bundled sample map (repo root is three levels above dist/test/helpers). */
 export const DEFAULT_MAP = resolve(__dirname, '../../../geodata/map.yaml');
+
+/** The sample map plus a `policy: primary` service NAME (configured primary bj, standbys gz and sg) without checks. */
+export function mapWithPrimaryService(name: string, addr: { gz: string; bj: string; sg: string }): string {
+  return `${readFileSync(DEFAULT_MAP, 'utf8').trimEnd()}
+  ${name}:
+    policy: primary
+    primary: bj
+    standbys: [gz, sg]
+    datacenters:
+      gz: { a: [${addr.gz}] }
+      bj: { a: [${addr.bj}] }
+      sg: { a: [${addr.sg}] }
+`;
+}
 
 export interface TestServer extends RunningServer {
   port: number;
