@@ -69,7 +69,7 @@ describe('npm pack makes a tarball that npm install -g turns into a working geos
   // docs/map.schema.json: the sample map's `yaml-language-server: $schema=../docs/map.schema.json` line points there.
   test('the tarball holds the built CLI, the worker, geodata and the schema, and no tests or TypeScript sources', () => {
     assert.ok(existsSync(tarball));
-    for (const f of ['package.json', 'README.md', 'bin/geosteer.js', 'dist/src/cli/main.js', 'dist/src/geo/region-trie-worker.js', 'geodata/map.yaml', 'geodata/demo.yaml', 'docs/map.schema.json']) {
+    for (const f of ['package.json', 'README.md', 'bin/geosteer.js', 'dist/src/cli/main.js', 'dist/src/geo/region-trie-worker.js', 'geodata/map.yaml', 'geodata/demo.yaml', 'docs/map.schema.json', 'docs/geosteer.service']) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
     for (const f of files) {
