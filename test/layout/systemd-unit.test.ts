@@ -63,6 +63,15 @@ describe('docs/geosteer.service', () => {
     assert.equal(value('StateDirectory'), 'geosteer');
   });
 
+  test('the [Service] lines README.md shows are the unit\'s own', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const shown = [...readme.matchAll(/```ini\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('[Service]'));
+    assert.ok(shown, 'README.md shows the unit in an ini block');
+    const lines = serviceLines(shown.replace(/^ +/gm, '').replace('[Service]', '\n[Service]') + '\n[Install]\n');
+    assert.ok(lines.length >= 4, shown);
+    for (const [k, v] of lines) assert.ok(service.some(([uk, uv]) => uk === k && uv === v), `README.md shows ${k}=${v}, docs/geosteer.service does not have it`);
+  });
+
   test('systemd-analyze verify accepts it without a warning', { skip: skipAnalyze }, () => {
     const r = spawnSync('systemd-analyze', ['verify', unitForThisCheckout(tmp)], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
