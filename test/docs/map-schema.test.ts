@@ -86,6 +86,35 @@ test("the README's map examples are valid under the schema, and the whole maps a
   assert.ok(whole >= 1, 'no whole map among the README examples');
 });
 
+test('the forms check accepts for each key are valid under the schema (one edit of the sample map each)', () => {
+  const sample = readFileSync(join(ROOT, 'geodata/map.yaml'), 'utf8');
+  const server = (block: string): string => sample.replace('  id: ns1.example.com\n', `  id: ns1.example.com\n${block}`);
+  const service = (block: string): string => sample.replace('    fallback: first\n', `    fallback: first\n${block}`);
+  const edits: Array<[string, string]> = [
+    ['rrl: off', server('  rrl: off\n')],
+    ['rrl: false', server('  rrl: false\n')],
+    ['rrl: on', server('  rrl: on\n')],
+    ['rrl settings', server('  rrl: { responses_per_second: 50, errors_per_second: 5, window: 5, slip: 0, ipv4_prefix: 32, ipv6_prefix: 64, exempt: [10.0.0.0/8, "::1"], log_only: true, table_size: 4096 }\n')],
+    ['version hidden, ACLs', server('  version: hidden\n  explain_acl: [10.0.0.0/8, 192.0.2.1]\n  chaos_acl: ["2001:db8::/32"]\n')],
+    ['health', sample.replace('\ndatacenters:\n', '\nhealth: { quorum: 2, failover_ttl: 45, hold_down: 1m30s }\ndatacenters:\n')],
+    ['health quorum majority, hold_down in ms', sample.replace('\ndatacenters:\n', '\nhealth: { quorum: majority, failover_ttl: 1M, hold_down: 500ms }\ndatacenters:\n')],
+    ['alerts', sample.replace('\ndatacenters:\n', '\nalerts: { webhook: "https://hooks.example.org/x", timeout: 1500ms, retries: 0, queue: 10 }\ndatacenters:\n')],
+    ['a datacenter without a description', sample.replace('sg: { description: Singapore }', 'sg: {}')],
+    ['region rules of every kind', sample.replace('    countries: [CN]\n', '    countries: [cn]\n    continents: [eu]\n    cidrs: [198.51.100.0/24, "2001:db8::/32"]\n')],
+    ['zone ttl as seconds, transfer', sample.replace('    ttl: 1h           #', '    transfer: [192.0.2.54]\n    ttl: 3600         #')],
+    ['an http check', service('    check: { type: https, port: 8443, path: /healthz, method: HEAD, expect_status: [200, "200-299"], host: www.example.com, interval: 5s, timeout: 1.5, fall: 2, rise: 1 }\n')],
+    ['a dns check', service('    check: { type: dns, name: www.example.com, qtype: aaaa, rcode: noerror, require_answer: false }\n')],
+    ['a tcp check with targets', service('    check: { type: tcp, port: 443, targets: { gz: "10.0.1.5:443", bj: "[2001:db8::5]:443", sg: 10.0.3.5 } }\n')],
+    ['policy primary', service('    policy: primary\n    primary: gz\n    standbys: [bj, sg]\n    hold_down: 10s\n    failover_ttl: 20s\n')],
+    ['fallback all, ttl in seconds', sample.replace('    fallback: first\n', '    fallback: all\n').replace('    ttl: 60s\n', '    ttl: 60\n')],
+  ];
+  for (const [what, text] of edits) {
+    assert.notEqual(text, sample, what);
+    assert.doesNotThrow(() => parseMapText(text, join(ROOT, 'geodata/map.yaml')), `${what}: check rejects it`);
+    assert.ok(validateMap(data(text)), `${what}:\n${errorsOf(validateMap)}`);
+  }
+});
+
 test('the schema rejects what check rejects for a misspelt or misplaced key, at every level', () => {
   const sample = readFileSync(join(ROOT, 'geodata/map.yaml'), 'utf8');
   const edits: Array<[string, string]> = [
@@ -98,6 +127,7 @@ test('the schema rejects what check rejects for a misspelt or misplaced key, at 
     ['a service', sample.replace('    fallback: first', '    fallbak: first')],
     ['a service address', sample.replace('gz: { a: [192.0.2.10]', 'gz: { ipv4: [192.0.2.10]')],
     ['a check', sample.replace('    fallback: first', '    check: { type: tcp, port: 80, path: / }')],
+    ['an empty section', sample.replace('\ndatacenters:\n', '\nhealth:\ndatacenters:\n')],
   ];
   for (const [what, text] of edits) {
     assert.notEqual(text, sample, what);

@@ -129,7 +129,9 @@ describe('docs/geosteer.service', () => {
       await until('every worker ready (/readyz)', async () => (await httpGet(admin, '/readyz')).status === 200, 30_000);
       assert.equal(await answer(), '192.0.2.10');
 
-      writeFileSync(join(etc, 'map.yaml'), map.replace('gz: { a: [192.0.2.10]', 'gz: { a: [192.0.2.11]'));
+      const edited = map.replace('gz: { a: [192.0.2.10]', 'gz: { a: [192.0.2.11]');
+      assert.notEqual(edited, map, 'the sample map changed: update the edit');
+      writeFileSync(join(etc, 'map.yaml'), edited);
       const reload = words((value('ExecReload') ?? '').replace('$MAINPID', String(proc.pid)));
       const r = spawnSync(reload[0], reload.slice(1), { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
