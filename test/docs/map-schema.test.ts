@@ -24,8 +24,13 @@ interface JsonSchema {
   definitions?: Record<string, JsonSchema>;
 }
 
-// strict mode would reject the `if` without a `type` beside it; allErrors lists every problem, as check does.
-const ajv = new Ajv({ allErrors: true, strict: false });
+// Ajv's strict defaults (unknown keywords and ignored schema parts are errors), with type unions allowed
+// (the parser reads a number where it reads a string); a strict-mode warning fails too. allErrors lists
+// every problem, as check does.
+const strictWarning = (...m: unknown[]): never => {
+  throw new Error(`ajv: ${m.join(' ')}`);
+};
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, logger: { log: () => undefined, warn: strictWarning, error: strictWarning } });
 const validateMap = ajv.compile(schema);
 // A README fragment (one section, no datacenters/regions/zones) is checked section by section.
 const validateFragment = ajv.compile({ ...schema, required: [], $id: 'fragment' });
