@@ -159,10 +159,21 @@ export async function runPrimary(
       mirror.stop();
     };
   }
+  // A worker still starting has no SIGHUP handler yet (the default action would kill it, and a
+  // start that fails stops the server): it gets the reload once it says it is ready.
+  const hupWaiting = new Set<number>();
   process.on('SIGHUP', () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+    for (const w of Object.values(cluster.workers ?? {})) {
+      if (!w) continue;
+      if (ready.has(w.id)) w.process.kill('SIGHUP');
+      else hupWaiting.add(w.id);
+    }
     reloadProbes();
   });
+  cluster.on('message', (w, m: unknown) => {
+    if ((m as { geosteer?: string } | null)?.geosteer === 'ready' && hupWaiting.delete(w.id)) w.process.kill('SIGHUP');
+  });
+  cluster.on('exit', (w) => hupWaiting.delete(w.id));
 
   // Each worker keeps its index across restarts; worker 0 alone logs health changes.
   const fork = (index: number): void => {

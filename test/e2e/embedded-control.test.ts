@@ -192,3 +192,28 @@ test('kill -HUP with the map unchanged says so (and reloads nothing)', async () 
     await s.stop();
   }
 });
+
+test('kill -HUP while cluster workers are still starting: they start, get the reload once ready, and the server stays up', async () => {
+  const [dns, admin] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', map, '--workers', '2', '--listen', `127.0.0.1:${dns}`, '--metrics-listen', `127.0.0.1:${admin}`], {
+    env: cliEnv({ LOG_LEVEL: 'info', TMPDIR: dir }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    // The workers are forked right after this line and need a second or more to install their handlers.
+    await until('the primary to start', () => out.includes('geosteer cluster primary started'), 10_000);
+    child.kill('SIGHUP');
+    await until('every worker ready', async () => {
+      if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}:\n${out}`);
+      return (await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => null))?.status === 200;
+    }, 30_000);
+    assert.doesNotMatch(out, /could not start/);
+    assert.equal((await dig(dns, [SVC, 'A', `+subnet=${GD}`])).answer.map((x) => x[4]).join(','), '192.0.2.10');
+  } finally {
+    await stopChild(child, exited);
+  }
+});
