@@ -105,10 +105,10 @@ class Agent {
   }
 
   /** The first event matching `pred`, waiting up to `timeoutMs`; null if none came. */
-  async next<E extends AgentEvent>(pred: (e: AgentEvent) => e is E, timeoutMs: number): Promise<E | null> {
+  async next<E extends AgentEvent>(pred: (e: AgentEvent) => e is E, timeoutMs: number, from = 0): Promise<E | null> {
     const end = Date.now() + timeoutMs;
     for (;;) {
-      const e = this.events.find(pred);
+      const e = this.events.slice(from).find(pred);
       if (e) return e;
       if (this.proc.exitCode !== null || Date.now() >= end) return null;
       await new Promise<void>((r) => {
@@ -123,6 +123,13 @@ class Agent {
 
   send(c: AgentCommand): void {
     this.proc.stdin?.write(`${JSON.stringify(c)}\n`);
+  }
+
+  /** Sends C and waits for the first event after it that matches. */
+  ask<E extends AgentEvent>(c: AgentCommand, pred: (e: AgentEvent) => e is E, timeoutMs: number): Promise<E | null> {
+    const from = this.events.length;
+    this.send(c);
+    return this.next(pred, timeoutMs, from);
   }
 
   get why(): string {
@@ -224,6 +231,8 @@ interface Fleet {
   dir: string;
   serves: Record<HostId, Proc>;
   probes: Record<'p1' | 'p2', Proc>;
+  /** Reads the table and the registry from inside dc1 (netns-agent.ts status). */
+  reader: Agent;
 }
 
 /** The status of the table as `geosteer status --json` sees it from dc1. */
@@ -238,35 +247,19 @@ interface FleetStatus {
   current: number | null;
 }
 
+const isStatus = (e: AgentEvent): e is Extract<AgentEvent, { event: 'status' }> => e.event === 'status';
+
 async function fleetStatus(f: Fleet): Promise<FleetStatus> {
-  const r = await geosteer(f.ns.dc1, ['status', '--json', '--config', f.map, '--redis', REDIS_URL]);
-  if (r.code !== 0) throw new Error(`geosteer status failed (${r.code}): ${r.stderr.trim()}`);
-  const j = JSON.parse(r.stdout) as {
-    now: number;
-    leader: { holder: string | null; epoch: number };
-    pairs: Array<{ service: string; dc: string; verdict: string; votes: Array<{ prober: string; fresh: boolean }> }>;
-    primaries: Array<{ service: string; dc: string }>;
-    drains: Array<{ service: string; dc: string; reason: string }>;
-    published: { current: number | null };
-    hosts: Array<{ id: string; alive: boolean; mapVersion: number | null; lastSeenAgeMs: number }>;
-  };
-  const votes = j.pairs.flatMap((p) => p.votes);
-  const freshVotes: Record<string, number> = {};
-  for (const v of votes) freshVotes[v.prober] = (freshVotes[v.prober] ?? 0) + (v.fresh ? 1 : 0);
+  const e = await f.reader.ask({ op: 'status' }, isStatus, 5000);
+  if (!e?.read) throw new Error(`table read in dc1 failed: ${e?.error ?? f.reader.why}`);
+  const j = e.read;
   return {
     now: j.now,
-    table: {
-      drains: j.drains.map((d) => `${d.dc}/${d.service}(${d.reason})`).sort(),
-      primaries: j.primaries.map((p) => `${p.service}->${p.dc}`).sort(),
-      voters: [...new Set(votes.map((v) => v.prober))].sort(),
-      votes: votes.length,
-      leader: j.leader.holder,
-      epoch: j.leader.epoch,
-    },
-    freshVotes,
-    verdicts: Object.fromEntries(j.pairs.map((p) => [`${p.service}/${p.dc}`, p.verdict])),
-    hosts: Object.fromEntries(j.hosts.map((h) => [h.id, { alive: h.alive, mapVersion: h.mapVersion, lastSeenAt: j.now - h.lastSeenAgeMs }])),
-    current: j.published.current,
+    table: { drains: j.drains, primaries: j.primaries, voters: Object.keys(j.votes).sort(), votes: Object.values(j.votes).reduce((n, [v]) => n + v, 0), leader: j.leader, epoch: j.epoch },
+    freshVotes: Object.fromEntries(Object.entries(j.votes).map(([p, [, fresh]]) => [p, fresh])),
+    verdicts: j.verdicts,
+    hosts: Object.fromEntries(Object.entries(j.hosts).map(([id, h]) => [id, { alive: h.alive, mapVersion: h.mapVersion, lastSeenAt: h.lastSeen }])),
+    current: j.current,
   };
 }
 
@@ -298,19 +291,28 @@ async function startFleet(scope: Scope): Promise<Fleet> {
   const v2 = join(scope.dir, 'map-v2.yaml');
   writeFileSync(map, mapV1());
   writeFileSync(v2, mapV2());
-  const pub = await geosteer(ns.dc1, ['publish', map, '--reason', 'v1', '--redis', REDIS_URL]);
-  if (pub.code !== 0) throw new Error(`publish v1 failed: ${pub.stderr}`);
-  for (const n of [ns.dc1, ns.dc2]) {
-    const ep = scope.later(new Agent(`endpoints ${n}`, n, ['endpoints', Object.values(EP_PORTS).join(',')]), (a) => a.stop());
-    if ((await ep.next(isReady, 10_000)) === null) throw new Error(`endpoints did not start: ${ep.why}`);
-  }
-  const f = { lab, ns, link, map, v2, dir: scope.dir };
+  const reader = scope.later(new Agent('status reader', ns.dc1, ['status', `${DC1_ADDR}:${REDIS_PORT}`]), (a) => a.stop());
+  const f = { lab, ns, link, map, v2, dir: scope.dir, reader };
   const serves = {} as Record<HostId, Proc>;
-  await Promise.all(HOSTS.map(async (h) => (serves[h.id] = scope.later(await startHost(f, h), (p) => p.stop()))));
   const probes = {} as Record<'p1' | 'p2', Proc>;
-  for (const [id, dc] of [['p1', 'dc1'], ['p2', 'dc2']] as const) {
-    probes[id] = scope.later(new Proc(id, ['probe', '--config', map, '--id', id, '--lease', '2s', '--metrics-listen', 'off', '--redis', REDIS_URL], (c, a) => NetnsLab.wrap(ns[dc], c, a)), (p) => p.stop());
-  }
+  // Two chains at once (each Node start costs ~0.5 s of a shared core): v1 published -> the hosts; endpoints -> the probers.
+  const hostsUp = (async () => {
+    const pub = await geosteer(ns.dc1, ['publish', map, '--reason', 'v1', '--redis', REDIS_URL]);
+    if (pub.code !== 0) throw new Error(`publish v1 failed: ${pub.stderr}`);
+    await Promise.all(HOSTS.map(async (h) => (serves[h.id] = scope.later(await startHost(f, h), (p) => p.stop()))));
+  })();
+  const probersUp = (async () => {
+    await Promise.all(
+      [ns.dc1, ns.dc2].map(async (n) => {
+        const ep = scope.later(new Agent(`endpoints ${n}`, n, ['endpoints', Object.values(EP_PORTS).join(',')]), (a) => a.stop());
+        if ((await ep.next(isReady, 10_000)) === null) throw new Error(`endpoints did not start: ${ep.why}`);
+      }),
+    );
+    for (const [id, dc] of [['p1', 'dc1'], ['p2', 'dc2']] as const) {
+      probes[id] = scope.later(new Proc(id, ['probe', '--config', map, '--id', id, '--lease', '2s', '--metrics-listen', 'off', '--redis', REDIS_URL], (c, a) => NetnsLab.wrap(ns[dc], c, a)), (p) => p.stop());
+    }
+  })();
+  await Promise.all([hostsUp, probersUp]);
   const fleet: Fleet = { ...f, serves, probes };
   await waitFor('both probers to vote, one to lead, every host registered on v1', async () => {
     const s = await fleetStatus(fleet);
@@ -436,10 +438,10 @@ export function netnsPublishDuringPartition(ctx: DrillContext): Promise<DrillRes
     r.events.push({ at: 0, what: 'veth dc1<->dc2 down: dc2 cut off from Redis' });
     await sleep(500);
     loads.ns1.allow(either());
-    const pubAt = Date.now();
     const pub = await geosteer(f.ns.dc1, ['publish', f.v2, '--reason', 'v2 during partition', '--redis', REDIS_URL]);
     if (pub.code !== 0) throw new Error(`publish v2 failed: ${pub.stderr}`);
-    r.events.push({ at: pubAt - r.faultAt, what: 'v2 published from dc1 (north -> gz first, mail -> .26)' });
+    const pubAt = Date.now(); // v2 is current once the command returned
+    r.events.push({ at: pubAt - r.faultAt, what: '`geosteer publish` of v2 returned in dc1 (north -> gz first, mail -> .26)' });
     const ns1v2 = await loads.ns1.v2(10_000);
     if (ns1v2 !== null) loads.ns1.allow(V2);
     r.events.push({ at: (ns1v2 ?? NaN) - r.faultAt, what: 'ns1 (dc1) answers v2' });
@@ -463,7 +465,7 @@ export function netnsPublishDuringPartition(ctx: DrillContext): Promise<DrillRes
     if (after.current !== 2) r.dataLost.push(`current is ${after.current}, not 2`);
     const since = (t: number | null, from: number): number | null => (t === null ? null : t - from);
     r.converged = ns1v2 !== null && ns2v2 !== null && ns3v2 !== null && back.all !== null;
-    r.convergence = `publish -> ns1 on v2 ${secs(since(ns1v2, pubAt))}; heal -> ns2 on v2 ${secs(since(ns2v2, healAt))}, ns3 ${secs(since(ns3v2, healAt))}; every host registered on v2 ${secs(back.all)}`;
+    r.convergence = `publish returned -> ns1 on v2 ${secs(since(ns1v2, pubAt))}; heal -> ns2 on v2 ${secs(since(ns2v2, healAt))}, ns3 ${secs(since(ns3v2, healAt))}; every host registered on v2 ${secs(back.all)}`;
     r.dataChecked = `v2 current and served by ns1-ns3; dc2 strict v1 until the heal; voters ${before.table.voters.join(',')}`;
   });
 }
@@ -520,6 +522,16 @@ export function netnsRestartCutOff(ctx: DrillContext): Promise<DrillResult> {
     const reports = [first, ...rest];
     r.traffic = mergeReports(reports.map((x) => x.report));
     const mixed = reports.reduce((n, x) => n + x.mixed, 0);
+    // The restarted host's own account of its start (where the seconds go).
+    for (const l of p.lines.filter((x) => x.at < (ready ?? Infinity) + 50).slice(0, 12)) {
+      let msg = l.text;
+      try {
+        msg = (JSON.parse(l.text) as { msg?: string }).msg ?? l.text;
+      } catch {
+        // not JSON
+      }
+      r.events.push({ at: l.at - r.faultAt, what: `ns3 (restarted) log: ${msg.slice(0, 160)}` });
+    }
     const diskLogged = p.loggedAt(/serving the disk copy of published map version 1/, restartAt) !== null;
     serveLogEvents(r, f, ['ns2', 'ns3']);
     const after = await fleetStatus(f);
