@@ -31,7 +31,7 @@ function assertClean(r: DrillResult): void {
 test("drill (n1): dc2 cut off from Redis: its hosts answer on, p2's votes age out without a flip, all back after the heal", async (t) => {
   const why = unavailable();
   if (why) return t.skip(`network namespaces unavailable: ${why}`);
-  assertClean(await netnsPartition(ctx));
+  assertClean(await netnsPartition(ctx, { untilNoticed: false }));
 });
 
 test('drill (n3): a dc2 host restarted while cut off serves its disk copy from the first answer, then v2 after the heal', async (t) => {

@@ -372,11 +372,36 @@ async function dc2Back(f: Fleet, healAt: number, extra: (s: FleetStatus) => bool
   return { ...seen, all, last };
 }
 
-/** Cut dc2 off and wait until every vote p2 wrote went stale in Redis (ms after the cut), with the verdicts then. */
-async function cutAndAge(r: DrillResult, f: Fleet): Promise<{ agedMs: number | null; verdicts: Record<string, string> }> {
+/** Whether dc2 reaches Redis now: redis-cli PING from inside dc2 (2 s at most), and what it said. */
+async function dc2Ping(f: Fleet): Promise<{ ok: boolean; said: string }> {
+  const r = await nsRun(f.ns.dc2, 'redis-cli', ['-h', DC1_ADDR, '-p', String(REDIS_PORT), 'ping'], 2000);
+  const said = `${r.stdout}${r.stderr}`.trim().split('\n')[0] || `exit ${r.code}`;
+  return { ok: r.stdout.trim() === 'PONG', said };
+}
+
+/** The fault: dc2's end of the veth down; proven by a PING from dc2 that fails. */
+async function cut(r: DrillResult, f: Fleet): Promise<void> {
   r.faultAt = Date.now();
   f.lab.cut(f.link);
   r.events.push({ at: 0, what: 'veth dc1<->dc2 down: dc2 cut off from Redis' });
+  const p = await dc2Ping(f);
+  if (p.ok) throw new Error('the cut did not isolate dc2: redis-cli PING from dc2 still answered');
+  r.events.push({ at: Date.now() - r.faultAt, what: `redis-cli PING from dc2 fails: ${p.said}` });
+}
+
+/** The link up again; returns when (Date.now()), after a PING from dc2 answered. */
+async function heal(r: DrillResult, f: Fleet): Promise<number> {
+  const healAt = Date.now();
+  f.lab.heal(f.link);
+  r.events.push({ at: healAt - r.faultAt, what: 'veth up again' });
+  const ms = await waitFor('dc2 to reach Redis again', async () => (await dc2Ping(f)).ok, 10_000, 20).catch(() => null);
+  r.events.push({ at: ms === null ? NaN : healAt + ms - r.faultAt, what: 'redis-cli PING from dc2 answers again' });
+  return healAt;
+}
+
+/** Cut dc2 off and wait until every vote p2 wrote went stale in Redis (ms after the cut), with the verdicts then. */
+async function cutAndAge(r: DrillResult, f: Fleet): Promise<{ agedMs: number | null; verdicts: Record<string, string> }> {
+  await cut(r, f);
   let verdicts: Record<string, string> = {};
   const agedMs = await waitFor("p2's votes to age out", async () => {
     const s = await fleetStatus(f);
@@ -396,18 +421,23 @@ const withNetns = (r: DrillResult, body: (scope: Scope) => Promise<void>): Promi
 };
 
 /** (n1) dc2 cut off from Redis: its hosts keep answering, p2's votes age out without a flip, everything converges after heal. */
-export function netnsPartition(ctx: DrillContext): Promise<DrillResult> {
+export function netnsPartition(ctx: DrillContext, o: { untilNoticed?: boolean } = {}): Promise<DrillResult> {
   const r = emptyResult('n1', 'netns-partition', 'netns fleet: dc2 cut off from Redis, healed');
+  const untilNoticed = o.untilNoticed ?? true;
   return withNetns(r, async (scope) => {
     const f = await startFleet(scope);
     const before = await fleetStatus(f);
     const loads = startLoads(scope, f, ctx);
     await sleep(ctx.dwellMs);
     const aged = await cutAndAge(r, f);
+    // serve sends Redis nothing between its 10 s full reads: only a partition that outlasts one is noticed
+    // (then it retries every 500 ms and logs the recovery). The slice skips this wait.
+    const noticed = untilNoticed
+      ? await waitFor('ns2 and ns3 to notice', () => (['ns2', 'ns3'] as const).every((id) => f.serves[id].loggedAt(/health store unreachable/, r.faultAt) !== null), 15_000, 50).catch(() => null)
+      : 0;
     await sleep(ctx.dwellMs); // the fleet runs on with p2 silent
-    const healAt = Date.now();
-    f.lab.heal(f.link);
-    r.events.push({ at: healAt - r.faultAt, what: 'veth up again' });
+    const healAt = await heal(r, f);
+    const resynced = await waitFor('ns2 and ns3 to resync', () => (['ns2', 'ns3'] as const).every((id) => f.serves[id].loggedAt(/reachable again: resynced/, healAt) !== null), untilNoticed ? 15_000 : 0, 50).catch(() => null);
     const back = await dc2Back(f, healAt);
     r.events.push({ at: healAt + (back.ns2 ?? NaN) - r.faultAt, what: 'ns2 registered again' });
     r.events.push({ at: healAt + (back.ns3 ?? NaN) - r.faultAt, what: 'ns3 registered again' });
@@ -418,9 +448,14 @@ export function netnsPartition(ctx: DrillContext): Promise<DrillResult> {
     const after = await fleetStatus(f);
     r.dataLost = lostBetween(before.table, after.table);
     if (!allUp(aged.verdicts)) r.dataLost.push(`a verdict flipped while p2 was silent: ${JSON.stringify(aged.verdicts)}`);
-    r.converged = aged.agedMs !== null && back.all !== null;
-    r.convergence = `cut -> p2's votes stale ${secs(aged.agedMs)}, no verdict flipped; heal -> ns2 registered ${secs(back.ns2)}, ns3 ${secs(back.ns3)}, p2 voting ${secs(back.p2)}`;
+    const resyncMs = (id: HostId): number | null => {
+      const at = f.serves[id].loggedAt(/reachable again: resynced/, healAt);
+      return at === null ? null : at - healAt;
+    };
+    r.converged = aged.agedMs !== null && back.all !== null && noticed !== null && (!untilNoticed || resynced !== null);
+    r.convergence = `cut -> p2's votes stale ${secs(aged.agedMs)}, no verdict flipped${untilNoticed ? `, both dc2 hosts noticed ${secs(noticed === null ? null : Math.max(...(['ns2', 'ns3'] as const).map((id) => (f.serves[id].loggedAt(/health store unreachable/, r.faultAt) ?? NaN) - r.faultAt)))}` : ''}; heal -> ${untilNoticed ? `ns2 resynced ${secs(resyncMs('ns2'))}, ns3 ${secs(resyncMs('ns3'))}, ` : ''}registered ${secs(back.ns2)} / ${secs(back.ns3)}, p2 voting ${secs(back.p2)}`;
     r.dataChecked = `voters ${before.table.voters.join(',')}, verdicts all up while p2 was stale, hosts ns1-ns3 on v${after.current}`;
+    r.notes.push(`Leader before ${before.table.leader}, after ${after.table.leader}.`);
     r.notes.push(`Partition ${secs(healAt - r.faultAt)}; load inside the namespaces (ns1 from dc1, ns2/ns3 from dc2), every answer strict v1.`);
   });
 }
@@ -433,9 +468,7 @@ export function netnsPublishDuringPartition(ctx: DrillContext): Promise<DrillRes
     const before = await fleetStatus(f);
     const loads = startLoads(scope, f, ctx);
     await sleep(ctx.dwellMs);
-    r.faultAt = Date.now();
-    f.lab.cut(f.link);
-    r.events.push({ at: 0, what: 'veth dc1<->dc2 down: dc2 cut off from Redis' });
+    await cut(r, f);
     await sleep(500);
     loads.ns1.allow(either());
     const pub = await geosteer(f.ns.dc1, ['publish', f.v2, '--reason', 'v2 during partition', '--redis', REDIS_URL]);
@@ -446,11 +479,9 @@ export function netnsPublishDuringPartition(ctx: DrillContext): Promise<DrillRes
     if (ns1v2 !== null) loads.ns1.allow(V2);
     r.events.push({ at: (ns1v2 ?? NaN) - r.faultAt, what: 'ns1 (dc1) answers v2' });
     await sleep(ctx.dwellMs); // dc2 must stay on v1 (strict) all along
-    const healAt = Date.now();
     loads.ns2.allow(either());
     loads.ns3.allow(either());
-    f.lab.heal(f.link);
-    r.events.push({ at: healAt - r.faultAt, what: 'veth up again' });
+    const healAt = await heal(r, f);
     const [ns2v2, ns3v2] = await Promise.all([loads.ns2.v2(30_000), loads.ns3.v2(30_000)]);
     if (ns2v2 !== null) loads.ns2.allow(V2);
     if (ns3v2 !== null) loads.ns3.allow(V2);
@@ -479,9 +510,7 @@ export function netnsRestartCutOff(ctx: DrillContext): Promise<DrillResult> {
     const loads = startLoads(scope, f, ctx);
     const h3 = HOSTS[2];
     await sleep(ctx.dwellMs);
-    r.faultAt = Date.now();
-    f.lab.cut(f.link);
-    r.events.push({ at: 0, what: 'veth dc1<->dc2 down: dc2 cut off from Redis' });
+    await cut(r, f);
     await sleep(500);
     // v2 goes out meanwhile, so "the last published map" ns3 knows (v1) differs from current.
     loads.ns1.allow(either());
@@ -507,10 +536,8 @@ export function netnsRestartCutOff(ctx: DrillContext): Promise<DrillResult> {
     r.events.push({ at: (servingAt ?? NaN) - r.faultAt, what: 'ns3 logged "geosteer serving"' });
     r.events.push({ at: (ready ?? NaN) - r.faultAt, what: 'ns3 answers (first reply to the load in dc2)' });
     await sleep(ctx.dwellMs);
-    const healAt = Date.now();
     for (const l of [loads.ns2, load3]) l.allow(either());
-    f.lab.heal(f.link);
-    r.events.push({ at: healAt - r.faultAt, what: 'veth up again' });
+    const healAt = await heal(r, f);
     const [ns2v2, ns3v2] = await Promise.all([loads.ns2.v2(30_000), load3.v2(30_000)]);
     if (ns2v2 !== null) loads.ns2.allow(V2);
     if (ns3v2 !== null) load3.allow(V2);
