@@ -36,11 +36,20 @@ type HostId = (typeof HOSTS)[number]['id'];
 /** v1 is the drill map; v2 moves north to gz first and mail to .26, so each host's answers tell which map it runs. */
 const MAIL_V2 = '192.0.2.26';
 const mapV1 = (): string => drillMap(EP_PORTS);
-const mapV2 = (): string =>
-  mapV1()
-    .replace('north: { countries: [CN], datacenters: [bj, gz, sg] }', 'north: { countries: [CN], datacenters: [gz, bj, sg] }')
-    .replace(`mail  A  ${ADDR.mail}`, `mail  A  ${MAIL_V2}`)
-    .replace('serial: 1,', 'serial: 2,');
+const mapV2 = (): string => {
+  let text = mapV1();
+  const edits: Array<[string, string]> = [
+    ['north: { countries: [CN], datacenters: [bj, gz, sg] }', 'north: { countries: [CN], datacenters: [gz, bj, sg] }'],
+    [`mail  A  ${ADDR.mail}`, `mail  A  ${MAIL_V2}`],
+    ['serial: 1,', 'serial: 2,'],
+  ];
+  // A drill map edited elsewhere must not turn v2 silently into v1.
+  for (const [from, to] of edits) {
+    if (!text.includes(from)) throw new Error(`map v2: the drill map no longer has "${from}"`);
+    text = text.replace(from, to);
+  }
+  return text;
+};
 
 /** What each query label answers under v1 / v2 (the labels the versions differ on carry a version). */
 const V1: Record<string, string[]> = {
