@@ -7,6 +7,8 @@ import { sentinelUnavailable } from '../helpers/sentinel';
 import { mapGarbage, mmdbTruncated, workerKill } from './drills-local';
 import { proberKill, redisKill, redisStop, sentinelFailover } from './drills-redis';
 import { details, emptyResult, table, verdict, type DrillContext, type DrillResult } from './result';
+import { netnsPartition, netnsPublishDuringPartition, netnsRestartCutOff } from './drills-netns';
+import { netnsUnavailable } from '../helpers/netns';
 
 // `npm run drills`: every fault drill against real processes under UDP load,
 // the table printed and written to test/drills/RESULTS.md (see README.md).
@@ -14,7 +16,8 @@ import { details, emptyResult, table, verdict, type DrillContext, type DrillResu
 interface Drill {
   id: string;
   name: string;
-  needs: 'redis' | 'sentinel' | null;
+  /** netns: redis-server and network namespaces (root, `ip`). */
+  needs: 'redis' | 'sentinel' | 'netns' | null;
   run(ctx: DrillContext): Promise<DrillResult>;
 }
 
@@ -28,6 +31,9 @@ export const DRILLS: Drill[] = [
   { id: 'e', name: 'mmdb-truncated', needs: null, run: mmdbTruncated },
   { id: 'f', name: 'map-garbage', needs: null, run: mapGarbage },
   { id: 'g', name: 'worker-kill', needs: null, run: workerKill },
+  { id: 'n1', name: 'netns-partition', needs: 'netns', run: netnsPartition },
+  { id: 'n2', name: 'netns-publish-during-partition', needs: 'netns', run: netnsPublishDuringPartition },
+  { id: 'n3', name: 'netns-restart-cut-off', needs: 'netns', run: netnsRestartCutOff },
 ];
 
 /** Every wait inside a drill is bounded; a drill slower than this is reported as an error (after its cleanup ran). */
@@ -39,6 +45,10 @@ export async function runDrill(d: Drill, ctx: DrillContext): Promise<DrillResult
   if (d.needs === 'sentinel') {
     const why = await sentinelUnavailable();
     if (why) return { ...emptyResult(d.id, d.name, d.name), error: why };
+  }
+  if (d.needs === 'netns') {
+    const why = netnsUnavailable();
+    if (why) return { ...emptyResult(d.id, d.name, d.name), error: `network namespaces unavailable: ${why}` };
   }
   const start = Date.now();
   const r = await d.run(ctx);

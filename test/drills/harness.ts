@@ -120,11 +120,14 @@ export class Proc {
   readonly exited: Promise<void>;
   readonly proc: ChildProcess;
 
+  /** `wrap` turns the command line into another (the netns drill runs it under `ip netns exec NS`). */
   constructor(
     readonly name: string,
     args: string[],
+    wrap: (cmd: string, args: string[]) => [string, string[]] = (c, a) => [c, a],
   ) {
-    this.proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_URL: '', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = wrap(process.execPath, [CLI, ...args]);
+    this.proc = spawn(cmd, argv, { env: { ...process.env, REDIS_URL: '', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     const take = (d: Buffer): void => {
       buf += d.toString();

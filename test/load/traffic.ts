@@ -28,8 +28,8 @@ export interface Answer {
   truncated: boolean;
 }
 
-/** True when the answer is acceptable for this kind right now (it may consult state the drill changes). */
-export type Validator = (kind: QueryKind, answer: Answer) => boolean;
+/** True when the answer is acceptable for this kind right now (it may consult state the drill changes); sentAt: when its query left (Date.now()). */
+export type Validator = (kind: QueryKind, answer: Answer, sentAt: number) => boolean;
 
 export interface TrafficOptions {
   port: number;
@@ -187,7 +187,7 @@ export class Traffic {
         return;
       }
       const kind = o.kinds[p.kind];
-      const good = answer !== null && answer.rcode === 0 && answer.addrs.length > 0 && o.validate(kind, answer);
+      const good = answer !== null && answer.rcode === 0 && answer.addrs.length > 0 && o.validate(kind, answer, p.sentAt);
       const key = describe(kind, answer);
       b.answers[key] = (b.answers[key] ?? 0) + 1;
       if (good) {
