@@ -5,7 +5,7 @@ import { loadMapBundle, loadMapFile, MapWatcher, type MapConfig } from '../confi
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
-import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, type PublishedMap, type HealthStore, type InvalidKeyStatus, type LostState, type MirrorOptions, type StateDoc, type PairStatus, type RedisConnectionOptions } from '../health';
+import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, START_TIMEOUT_MS, type PublishedMap, type HealthStore, type InvalidKeyStatus, type LostState, type MirrorOptions, type StateDoc, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
   healthEvents,
@@ -199,6 +199,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     m.serverId = id;
     return m;
   };
+  // The health store connects while the map loads: a start during a Redis outage then waits for
+  // both at once (the published map's 3 s, the table's 2 s), not one after the other.
+  const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
+  const storeSince = Date.now();
+  const closeStore = async (): Promise<void> => {
+    if (!options.store) await store.close();
+  };
   let member: FleetMember | null = null;
   let map: MapConfig;
   let db: GeoDatabase;
@@ -242,6 +249,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
     if (!chosen) {
       await member.close();
+      await closeStore();
       throw new PublishedMapError(`cannot start from the published map (${why.join('; ')}); geosteer publish FILE, or start with --config FILE`);
     }
     if (chosen.from === 'disk') log.warn({ version: chosen.p.version, why }, `serving the disk copy of published map version ${chosen.p.version}: ${why[0]}`);
@@ -254,14 +262,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       db = GeoDatabase.open(mmdbPath(map));
     } catch (err) {
       await member?.close(); // its Redis connections would keep a failed start alive
+      await closeStore();
       throw err;
     }
   }
   const dbPath = mmdbPath(map);
 
-  const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
   const snapshotPath = published ? stateFor(id) : stateFor(map.serverId);
-  const mirror = new HealthMirror(store, { ...options.healthTiming, quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
+  const startTimeoutMs = Math.max(0, START_TIMEOUT_MS - (Date.now() - storeSince));
+  const mirror = new HealthMirror(store, { ...options.healthTiming, startTimeoutMs, quorum: map.health.quorum, snapshotPath, snapshotWrite: options.leadWorker !== false });
   const runProbes = options.probe ?? store.kind === 'memory';
   const registry = options.registry ?? new Registry();
   const probeMetrics = runProbes ? new ProbeMetrics(registry) : null;

@@ -1,5 +1,5 @@
 export { MemoryStore } from './memory-store';
-export { HealthMirror, type LostState, type InvalidKeyStatus, type MirrorOptions, type MirrorSource, type PairStatus } from './mirror';
+export { HealthMirror, START_TIMEOUT_MS, type LostState, type InvalidKeyStatus, type MirrorOptions, type MirrorSource, type PairStatus } from './mirror';
 export { drainKey, pairKey, voteKey, type Drain, type HealthSnapshot, type InvalidEntry, type InvalidKind, type PrimaryPointer, type TablePart, type Vote } from './model';
 export { DEFAULT_HEALTH_OPTIONS, describeRedis, redisOptionsFrom, RedisConfigError, type HealthOptions, type RedisCliInput, type RedisConnectionOptions } from './options';
 export { RedisStore, type RestoreLine } from './redis-store';

@@ -84,6 +84,9 @@ function stillLost(lost: LostState, snap: Pick<HealthSnapshot, 'drains' | 'prima
   return next.drains.length + next.primaries.length > 0 ? next : null;
 }
 
+/** How long start() waits for the store before it falls back to the snapshot (default). */
+export const START_TIMEOUT_MS = 2000;
+
 export class HealthMirror extends EventEmitter implements HealthView {
   private readonly opts: HealthOptions & Required<Omit<MirrorOptions, keyof HealthOptions>>;
   private readonly votes = new Map<string, Vote>();
@@ -146,7 +149,7 @@ export class HealthMirror extends EventEmitter implements HealthView {
       ...DEFAULT_HEALTH_OPTIONS,
       snapshotPath: null,
       snapshotWrite: true,
-      startTimeoutMs: 2000,
+      startTimeoutMs: START_TIMEOUT_MS,
       tickMs: 1000,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     };
