@@ -80,7 +80,7 @@ before(async () => {
   redis = await TestRedis.start();
   servers = await Promise.all([ServeProcess.start(redis.url), ServeProcess.start(redis.url)]);
   for (const s of servers) {
-    await until(`serve on port ${s.port} to answer`, async () => (await s.answer()) === GZ, 10_000, 100).catch((e: Error) => {
+    await until(`serve on port ${s.port} to answer`, async () => (await s.answer()) === GZ, 30_000, 100).catch((e: Error) => {
       throw new Error(`${e.message}\n${s.output.join('')}`);
     });
   }
