@@ -22,7 +22,8 @@ function tempDir(): string {
 }
 
 /** Waits for one event; the timer is ref'd on purpose, since the watcher itself never keeps the loop alive. */
-function waitFor<T>(em: EventEmitter, event: string, ms = 5000): Promise<T> {
+// A bound for hang detection only (a loaded CI machine can be slow), never a timing target.
+function waitFor<T>(em: EventEmitter, event: string, ms = 20_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const on = (v: T): void => {
       clearTimeout(timer);
