@@ -21,8 +21,10 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'geosteer-geo-'));
 }
 
-/** Waits for one event; the timer is ref'd on purpose, since the watcher itself never keeps the loop alive. */
-// A bound for hang detection only (a loaded CI machine can be slow), never a timing target.
+/**
+ * Waits for one event; the timer is ref'd on purpose, since the watcher itself never keeps the loop alive.
+ * The bound only detects a hang (a loaded CI machine can be slow): it is never a timing target.
+ */
 function waitFor<T>(em: EventEmitter, event: string, ms = 20_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const on = (v: T): void => {
