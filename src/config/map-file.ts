@@ -12,7 +12,7 @@ import { mapFileLimit, readTextFile, type TextFileError } from './text-file';
 import { DEFAULT_LIMITS_CONFIG, parseLimitsBlock, type LimitsConfig } from './limits-config';
 import { parseYaml } from './yaml-parse';
 import { join, YamlReader } from './yaml-reader';
-import { MAX_ZONE_RECORDS, parseZoneText } from './zone-file';
+import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
 import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
@@ -612,7 +612,7 @@ function parseZone(
   const records: ZoneRecord[] = [];
   // A `file:` may name the wrong file by mistake: its errors give line and reason, never its text.
   const addText = (text: string, file: string, lineOffset: number, colOffset: number, quoteContent: boolean): void => {
-    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: MAX_ZONE_RECORDS - records.length, quoteContent });
+    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: limits.zoneRecords - records.length, zoneRecordLimit: limits.zoneRecords, quoteContent });
     for (const i of res.issues) r.issues.push({ ...i, col: i.col + colOffset, path: i.path || path });
     // One by one: spreading 100k+ records as arguments overflows the stack.
     for (const rec of res.records) records.push(rec);

@@ -1130,9 +1130,9 @@ test('deep block and flow mappings are refused the same way, with their path; 64
   assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts, limits)']);
 });
 
-test('a records block of 100,001 records is a normal map error at the first record over the limit', () => {
+test('a records block of 100,001 records is a normal map error at the first record over limits.zone_records: 100000', () => {
   const lines = Array.from({ length: 100_001 }, (_, i) => `h${i} A 192.0.2.${(i % 250) + 1}`);
-  const text = addRecords(...lines);
+  const text = 'limits: { zone_records: 100000 }\n' + addRecords(...lines);
   const issues = issuesOf(text);
   assert.equal(issues.length, 1, issues.slice(0, 3).map(formatIssue).join('\n'));
   // The sample already has 9 records, so the 99,992nd added one is the first too many.
