@@ -25,16 +25,23 @@ export interface Sections {
  * dns2's writer keeps one array element per bit and cost 60 us per answer,
  * most of the time a million-record zone took to load; this one is a Buffer.
  */
+/** One scratch buffer for every message built: each answer's bytes are copied out, so it is free again after. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 class WireWriter {
-  buf = Buffer.allocUnsafe(512);
+  buf = scratch;
   len = 0;
-  private readonly names = new Map<string, number>();
+  /** Suffixes written so far and their offsets: a list while short (most answers), a Map past 16 (zone transfers). */
+  private readonly names: string[] = [];
+  private readonly offsets: number[] = [];
+  private map: Map<string, number> | null = null;
 
   room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
+    scratch = next;
   }
   u8(v: number): void {
     this.room(1);
@@ -69,17 +76,31 @@ class WireWriter {
     for (let i = 0; i < parts.length; i++) {
       const suffix = from === 0 ? lower : lower.slice(from);
       from += parts[i].length + 1;
-      const at = this.names.get(suffix);
-      if (at !== undefined) {
+      const at = this.offsetOf(suffix);
+      if (at >= 0) {
         this.u16(0xc000 | at);
         return;
       }
-      if (this.len < 0x4000) this.names.set(suffix, this.len);
+      if (this.len < 0x4000) this.remember(suffix, this.len);
       this.room(parts[i].length + 1);
       this.buf[this.len++] = parts[i].length;
       this.len += this.buf.write(parts[i], this.len, 'latin1');
     }
     this.u8(0);
+  }
+  private offsetOf(suffix: string): number {
+    if (this.map) return this.map.get(suffix) ?? -1;
+    const k = this.names.indexOf(suffix);
+    return k < 0 ? -1 : this.offsets[k];
+  }
+  private remember(suffix: string, at: number): void {
+    if (this.map) {
+      this.map.set(suffix, at);
+      return;
+    }
+    this.names.push(suffix);
+    this.offsets.push(at);
+    if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
   }
   rr(rr: RR): void {
     this.name(rr.name);
