@@ -13,8 +13,8 @@ export function readMapBundle(path: string): { map: MapConfig; bundle: MapBundle
   const text = readMapText(path);
   const files: Record<string, string> = {};
   const map = parseMapText(text, full, {
-    readFile: (p) => {
-      const t = readTextFile(p);
+    readFile: (p, maxBytes) => {
+      const t = readTextFile(p, maxBytes);
       files[p] = t;
       return t;
     },

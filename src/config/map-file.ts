@@ -8,10 +8,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
 import { parseDuration, parseDurationMs } from './duration';
 import type { ZoneRecord } from './records';
-import { readTextFile, type TextFileError } from './text-file';
+import { mapFileLimit, readTextFile, type TextFileError } from './text-file';
+import { DEFAULT_LIMITS_CONFIG, parseLimitsBlock, type LimitsConfig } from './limits-config';
 import { parseYaml } from './yaml-parse';
 import { join, YamlReader } from './yaml-reader';
-import { MAX_ZONE_RECORDS, parseZoneText } from './zone-file';
+import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
 import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
@@ -38,6 +39,8 @@ export interface MapConfig {
   health: HealthConfig;
   /** The `alerts:` block (webhook for state changes). */
   alerts: AlertsConfig;
+  /** The `limits:` block: how much a load may read. */
+  limits: LimitsConfig;
 }
 
 export interface ServerConfig {
@@ -120,7 +123,7 @@ export interface ServiceConfig {
   checkTargets: (CheckTarget[] | null)[];
 }
 
-const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services', 'alerts'] as const;
+const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services', 'alerts', 'limits'] as const;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
 const DEFAULT_SERVICE_TTL = 60;
@@ -132,10 +135,10 @@ export function loadMapFile(path: string): MapConfig {
   return parseMapText(readMapText(path), path);
 }
 
-/** A map file's text, or ConfigError pointing at it (at the bad byte when it is not UTF-8). */
+/** A map file's text, or ConfigError pointing at it (at the bad byte when it is not UTF-8; a FIFO, device or oversized file is refused unread). */
 export function readMapText(path: string): string {
   try {
-    return readTextFile(path);
+    return readTextFile(path, mapFileLimit());
   } catch (err) {
     const e = err as TextFileError;
     throw new ConfigError([{ file: path, line: e.line, col: e.col, path: '', message: e.line ? e.message : `cannot read: ${e.message}` }]);
@@ -160,9 +163,10 @@ export function inZone(name: string, zone: string): boolean {
 export interface MapTextOptions {
   /**
    * Reads a file the map names (a zone's `file:`), by absolute path; throws TextFileError.
-   * A published map is loaded from its stored copies instead of this host's disk. @default readTextFile
+   * A published map is loaded from its stored copies instead of this host's disk.
+   * `maxBytes` is the map's `limits.zone_file_bytes`. @default readTextFile
    */
-  readFile?: (path: string) => string;
+  readFile?: (path: string, maxBytes: number) => string;
 }
 
 export function parseMapText(text: string, file: string, options: MapTextOptions = {}): MapConfig {
@@ -192,6 +196,8 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
 
   const health = top.has('health') ? parseHealthBlock(r, top.get('health') ?? null) : { ...DEFAULT_HEALTH_CONFIG };
   const alerts = top.has('alerts') ? parseAlertsBlock(r, top.get('alerts') ?? null) : { ...DEFAULT_ALERTS_CONFIG };
+  // Before the zones: their files are read with these limits.
+  const limits = top.has('limits') ? parseLimitsBlock(r, top.get('limits') ?? null) : { ...DEFAULT_LIMITS_CONFIG };
 
   // datacenters
   const datacenters: DatacenterConfig[] = [];
@@ -309,7 +315,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       r.error(pair.key as Node, path, `zone "${name}" is declared twice`);
       continue;
     }
-    const zone = parseZone(r, text, name, path, v, pair.key as Node, baseDir, hash, options.readFile ?? readTextFile);
+    const zone = parseZone(r, text, name, path, v, pair.key as Node, baseDir, hash, options.readFile ?? readTextFile, limits);
     if (zone) zones.push(zone);
     else failedZones.push(name);
   }
@@ -476,6 +482,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     services,
     health,
     alerts,
+    limits,
   };
 }
 
@@ -563,7 +570,8 @@ function parseZone(
   keyNode: Node,
   baseDir: string,
   hash: ReturnType<typeof createHash>,
-  readFile: (path: string) => string,
+  readFile: (path: string, maxBytes: number) => string,
+  limits: LimitsConfig,
 ): ZoneConfig | null {
   let soa: SoaConfig | null = null;
   const ns: string[] = [];
@@ -604,7 +612,7 @@ function parseZone(
   const records: ZoneRecord[] = [];
   // A `file:` may name the wrong file by mistake: its errors give line and reason, never its text.
   const addText = (text: string, file: string, lineOffset: number, colOffset: number, quoteContent: boolean): void => {
-    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: MAX_ZONE_RECORDS - records.length, quoteContent });
+    const res = parseZoneText(text, { file, origin: name, defaultTtl: ttl, lineOffset, maxRecords: limits.zoneRecords - records.length, zoneRecordLimit: limits.zoneRecords, quoteContent });
     for (const i of res.issues) r.issues.push({ ...i, col: i.col + colOffset, path: i.path || path });
     // One by one: spreading 100k+ records as arguments overflows the stack.
     for (const rec of res.records) records.push(rec);
@@ -632,7 +640,7 @@ function parseZone(
       zoneFile = full;
       let text: string | null = null;
       try {
-        text = readFile(full);
+        text = readFile(full, limits.zoneFileBytes);
       } catch (err) {
         const e = err as TextFileError;
         // Not UTF-8: the place is in the zone file itself; anything else is about the `file:` key.

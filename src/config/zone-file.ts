@@ -31,16 +31,19 @@ export interface ZoneFileOptions {
    * into logs; the line, column and reason are enough. @default true
    */
   quoteContent?: boolean;
-  /** Records accepted before parsing stops with an error at the next one: what is left of the zone's MAX_ZONE_RECORDS. @default MAX_ZONE_RECORDS */
+  /** Records accepted before parsing stops with an error at the next one: what is left of the zone's limit. @default MAX_ZONE_RECORDS */
   maxRecords?: number;
+  /** The zone's whole limit (`limits.zone_records`), named in the error. @default MAX_ZONE_RECORDS */
+  zoneRecordLimit?: number;
 }
 
 /**
- * Static records one zone may hold (inline and `file:` together). Every one
- * is prebuilt at load; 100k already take seconds, and a limit turns a wrong
- * `file:` (a log, a dump) into an error instead of a stalled reload.
+ * Default static records one zone may hold (inline and `file:` together;
+ * `limits.zone_records` in the map). Every one is prebuilt at load, and a
+ * limit turns a wrong `file:` (a log, a dump) into an error instead of a
+ * stalled reload.
  */
-export const MAX_ZONE_RECORDS = 100_000;
+export const MAX_ZONE_RECORDS = 1_000_000;
 /** Errors reported from one zone text before the rest of it is skipped: past this it is rarely a zone file. */
 export const MAX_ZONE_ISSUES = 100;
 
@@ -566,7 +569,7 @@ export function parseZoneText(text: string, options: ZoneFileOptions): ZoneFileR
     parser.entry(entry);
     if (parser.records.length > maxRecords) {
       parser.records.pop();
-      stop(entry.line, `more than ${MAX_ZONE_RECORDS} records in the zone ("records:" and "file:" together), the limit; the rest is not read`);
+      stop(entry.line, `more than ${options.zoneRecordLimit ?? MAX_ZONE_RECORDS} records in the zone ("records:" and "file:" together), the limit (limits.zone_records); the rest is not read`);
       break;
     }
     if (parser.issues.length >= MAX_ZONE_ISSUES) {

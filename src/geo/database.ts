@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Reader, type CityResponse } from 'maxmind';
 import { GeoDbError } from '../common/errors';
@@ -98,13 +98,7 @@ export class GeoDatabase {
 
   /** Reads and checks `path` synchronously. Throws GeoDbError naming the path and the reason. */
   static open(path: string): GeoDatabase {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(path);
-    } catch (err) {
-      throw new GeoDbError(`GeoIP database ${path}: cannot read: ${(err as Error).message}`, { cause: err });
-    }
-    return GeoDatabase.fromBuffer(buf, path);
+    return GeoDatabase.fromBuffer(readMmdb(path), path);
   }
 
   /** Parses and checks an in-memory DB; `path` is only used in messages and `.path`. */
@@ -163,6 +157,42 @@ export class GeoDatabase {
     const [rec, prefix] = this.reader.getWithPrefixLength(formatIp(addr));
     if (!rec) return { match: NOT_FOUND, prefix };
     return { match: buildMatch(rec, `${formatIp(maskIp(addr, prefix))}/${prefix}`), prefix };
+  }
+}
+
+/** Largest MMDB read (bytes): GeoIP2-City is about 130 MB; a Buffer cannot hold much more than 4 GiB. */
+export const MAX_MMDB_BYTES = 2 * 1024 ** 3;
+
+/**
+ * The bytes of an MMDB file, refusing what is not a regular file (a FIFO,
+ * /dev/zero, a directory: opened O_NONBLOCK so a FIFO cannot block) and
+ * reading at most MAX_MMDB_BYTES + 1 bytes so a file that grows while read
+ * cannot exhaust memory. The same rules as the map's files (config/text-file.ts).
+ */
+function readMmdb(path: string): Buffer {
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new GeoDbError(`GeoIP database ${path}: cannot read: ${reason}`, cause === undefined ? undefined : { cause });
+  };
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
+      return fail(`is ${kind}: the GeoIP database must be a regular file`);
+    }
+    if (st.size > MAX_MMDB_BYTES) return fail(`file is ${st.size} bytes; the limit is ${MAX_MMDB_BYTES} (2 GiB)`);
+    const buf = Buffer.allocUnsafe(st.size + 1);
+    let len = 0;
+    for (let n = 1; n > 0 && len < buf.length; len += n) n = readSync(fd, buf, len, buf.length - len, null);
+    // One byte past what fstat said means the file is being written: try the next version instead.
+    if (len > st.size) return fail('file grew while it was read (write it elsewhere and rename it into place)');
+    return buf.subarray(0, len);
+  } catch (err) {
+    if (err instanceof GeoDbError) throw err;
+    return fail((err as Error).message, err);
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
 }
 

@@ -1,6 +1,6 @@
-import { Packet } from 'dns2';
 import type { PreparedAnswer } from '../dns';
 import { TYPE_CODE, type RData } from '../config/records';
+import { parseIp } from '../common/ip';
 
 /** One resource record to encode: owner, TTL and data. */
 export interface RR {
@@ -17,67 +17,173 @@ export interface Sections {
   additional: RR[];
 }
 
-/** dns2's field names for each record type. */
-function toDns2(rr: RR): Packet.Resource {
-  return toDns2Fields(rr) as unknown as Packet.Resource;
-}
+/**
+ * A DNS message writer with RFC 1035 name compression, byte for byte what
+ * dns2's Packet.toBuffer writes for the same records (test/routing/encode.test.ts
+ * checks it): every name, rdata names included, is compressed against the
+ * lower-cased suffixes written before it, pointers only into the first 16 KiB.
+ * dns2's writer keeps one array element per bit and cost 60 us per answer,
+ * most of the time a million-record zone took to load; this one is a Buffer.
+ */
+/** One scratch buffer for every message built: each answer's bytes are copied out, so it is free again after. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
-function toDns2Fields(rr: RR): Record<string, unknown> {
-  const base = { name: rr.name, ttl: rr.ttl, type: TYPE_CODE[rr.rdata.type], class: 1 };
-  const d = rr.rdata;
-  switch (d.type) {
-    case 'A':
-    case 'AAAA':
-      return { ...base, address: d.address };
-    case 'NS':
-      return { ...base, ns: d.target };
-    case 'CNAME':
-    case 'PTR':
-      return { ...base, domain: d.target };
-    case 'MX':
-      return { ...base, exchange: d.exchange, priority: d.preference };
-    case 'TXT':
-      return { ...base, data: d.strings };
-    case 'SRV':
-      return { ...base, priority: d.priority, weight: d.weight, port: d.port, target: d.target };
-    case 'CAA':
-      return { ...base, flags: d.flags, tag: d.tag, value: d.value };
-    case 'SOA':
-      return {
-        ...base,
-        primary: d.mname,
-        admin: d.rname,
-        serial: d.serial,
-        refresh: d.refresh,
-        retry: d.retry,
-        expiration: d.expire,
-        minimum: d.minimum,
-      };
+class WireWriter {
+  buf = scratch;
+  len = 0;
+  /** Suffixes written so far and their offsets: a list while short (most answers), a Map past 16 (zone transfers). */
+  private readonly names: string[] = [];
+  private readonly offsets: number[] = [];
+  private map: Map<string, number> | null = null;
+
+  room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+    scratch = next;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v;
+  }
+  u16(v: number): void {
+    this.room(2);
+    this.buf.writeUInt16BE(v & 0xffff, this.len);
+    this.len += 2;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32BE(v >>> 0, this.len);
+    this.len += 4;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  name(domain: string): void {
+    const parts = domain.split('.').filter((p) => p !== '');
+    let octets = 1;
+    for (const p of parts) {
+      if (p.length > 63) throw new Error(`Name encode: label "${p}" is ${p.length} octets (max 63)`);
+      octets += p.length + 1;
+    }
+    if (octets > 255) throw new Error(`Name encode: name "${domain}" encodes to ${octets} octets (max 255)`);
+    // Each suffix as a slice of one lower-cased string (the names hold no empty labels once split).
+    const lower = parts.join('.').toLowerCase();
+    let from = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const suffix = from === 0 ? lower : lower.slice(from);
+      from += parts[i].length + 1;
+      const at = this.offsetOf(suffix);
+      if (at >= 0) {
+        this.u16(0xc000 | at);
+        return;
+      }
+      if (this.len < 0x4000) this.remember(suffix, this.len);
+      this.room(parts[i].length + 1);
+      this.buf[this.len++] = parts[i].length;
+      this.len += this.buf.write(parts[i], this.len, 'latin1');
+    }
+    this.u8(0);
+  }
+  private offsetOf(suffix: string): number {
+    if (this.map) return this.map.get(suffix) ?? -1;
+    const k = this.names.indexOf(suffix);
+    return k < 0 ? -1 : this.offsets[k];
+  }
+  private remember(suffix: string, at: number): void {
+    if (this.map) {
+      this.map.set(suffix, at);
+      return;
+    }
+    this.names.push(suffix);
+    this.offsets.push(at);
+    if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
+  }
+  rr(rr: RR): void {
+    this.name(rr.name);
+    const d = rr.rdata;
+    this.u16(TYPE_CODE[d.type]);
+    this.u16(1);
+    this.u32(Math.min(rr.ttl >>> 0, 0x7fffffff));
+    const lenAt = this.len;
+    this.u16(0);
+    switch (d.type) {
+      case 'A':
+      case 'AAAA': {
+        const ip = parseIp(d.address);
+        if (!ip || ip.length !== (d.type === 'A' ? 4 : 16)) throw new Error(`${d.type} encode: invalid address ${JSON.stringify(d.address)}`);
+        this.bytes(ip);
+        break;
+      }
+      case 'NS':
+      case 'CNAME':
+      case 'PTR':
+        this.name(d.target);
+        break;
+      case 'MX':
+        this.u16(d.preference);
+        this.name(d.exchange);
+        break;
+      case 'TXT':
+        for (const str of d.strings) {
+          this.u8(str.length);
+          this.bytes(str);
+        }
+        break;
+      case 'SRV':
+        this.u16(d.priority);
+        this.u16(d.weight);
+        this.u16(d.port);
+        this.name(d.target);
+        break;
+      case 'CAA':
+        this.u8(d.flags);
+        this.u8(d.tag.length);
+        this.bytes(Buffer.from(d.tag + d.value, 'utf8'));
+        break;
+      case 'SOA':
+        this.name(d.mname);
+        this.name(d.rname);
+        this.u32(d.serial);
+        this.u32(d.refresh);
+        this.u32(d.retry);
+        this.u32(d.expire);
+        this.u32(d.minimum);
+        break;
+    }
+    this.buf.writeUInt16BE(this.len - lenAt - 2, lenAt);
   }
 }
 
 function encodeOnce(qname: string, qtype: number, s: Sections, withAdditional: boolean): PreparedAnswer {
-  const p = new Packet();
-  p.questions.push({ name: qname, type: qtype, class: 1 } as Packet.Question);
-  for (const rr of s.answer) p.answers.push(toDns2(rr));
-  for (const rr of s.authority) p.authorities.push(toDns2(rr));
-  if (withAdditional) for (const rr of s.additional) p.additionals.push(toDns2(rr));
-  const wire = p.toBuffer();
-  // The question is uncompressed at offset 12: name + type + class.
-  const qlen = (qname === '' ? 1 : Buffer.byteLength(qname, 'latin1') + 2) + 4;
+  const w = new WireWriter();
+  // Header (patched per query from the PreparedAnswer) and the question, so offsets and pointers are right.
+  w.room(12);
+  w.len = 12;
+  w.name(qname);
+  w.u16(qtype);
+  w.u16(1);
+  const bodyAt = w.len;
+  for (const rr of s.answer) w.rr(rr);
+  for (const rr of s.authority) w.rr(rr);
+  if (withAdditional) for (const rr of s.additional) w.rr(rr);
   return {
     rcode: s.rcode,
     aa: s.aa,
     an: s.answer.length,
     ns: s.authority.length,
     ar: withAdditional ? s.additional.length : 0,
-    body: Buffer.from(wire.subarray(12 + qlen)),
+    // A copy: the writer's buffer is larger than the message.
+    body: Buffer.from(w.buf.subarray(bodyAt, w.len)),
     minimal: null,
   };
 }
 
 /**
- * Encodes the sections with dns2 (name compression included) at build time.
+ * Encodes the sections (name compression included) at build time.
  * Only the bytes after the question are kept; see PreparedAnswer.
  */
 export function encodeAnswer(qname: string, qtype: number, s: Sections): PreparedAnswer {

@@ -176,7 +176,14 @@ export function buildTables(map: MapConfig): RoutingTables {
     const ns = nodes.get(cut)?.rrsets.get('NS') ?? [];
     return { ...empty(RCODE_NOERROR, false), authority: ns, additional: glueFor(ns) };
   };
-  const negative = (zone: ZoneConfig, rcode: number): Plan => ({ ...empty(rcode, true), authority: [soaRR(zone, true)] });
+  // One negative SOA per zone, so that equal plans hold the same RR objects (see planKey).
+  const negativeSoa = new Map<ZoneConfig, RR>();
+  const negSoa = (zone: ZoneConfig): RR => {
+    let rr = negativeSoa.get(zone);
+    if (!rr) negativeSoa.set(zone, (rr = soaRR(zone, true)));
+    return rr;
+  };
+  const negative = (zone: ZoneConfig, rcode: number): Plan => ({ ...empty(rcode, true), authority: [negSoa(zone)] });
 
   const plan = (name: string, qtype: number, depth: number): Plan | null => {
     const n = nodes.get(name);
@@ -244,10 +251,25 @@ export function buildTables(map: MapConfig): RoutingTables {
     return { dynamic: true, service: svc, answers };
   };
 
+  // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
+  // RRset): their bodies are the same bytes, since the question is outside the body. Encode each distinct
+  // plan of a name once; plans are told apart by the identity of the RR objects in their sections.
+  const rrIds = new Map<RR, number>();
+  const idOf = (rr: RR): number => {
+    let id = rrIds.get(rr);
+    if (id === undefined) rrIds.set(rr, (id = rrIds.size));
+    return id;
+  };
+  const ids = (rrs: RR[]): string => rrs.map(idOf).join(',');
+  const planKey = (p: Plan): string => `${p.rcode}${p.aa ? 'a' : ''}:${ids(p.answer)}/${ids(p.authority)}/${ids(p.additional)}`;
   const out = new Map<string, NodeEntry>();
-  const entryFor = (name: string, qtype: number): Entry => {
+  const entryFor = (name: string, qtype: number, memo: Map<string, Entry>): Entry => {
     const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
-    return encode(name, qtype, p);
+    if (p.service) return encode(name, qtype, p);
+    const key = planKey(p);
+    let e = memo.get(key);
+    if (!e) memo.set(key, (e = encode(name, qtype, p)));
+    return e;
   };
   for (const n of nodes.values()) {
     const types = new Map<number, Entry>();
@@ -259,10 +281,11 @@ export function buildTables(map: MapConfig): RoutingTables {
       cur = c ? nodes.get((c[0].rdata as { target: string }).target) : undefined;
     }
     if (n.cut === n.name) wanted.add(QTYPE_DS);
-    for (const t of wanted) types.set(t, entryFor(n.name, t));
+    const memo = new Map<string, Entry>();
+    for (const t of wanted) types.set(t, entryFor(n.name, t, memo));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
-    const other = entryFor(n.name, 0xff00);
-    out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY) });
+    const other = entryFor(n.name, 0xff00, memo);
+    out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY, memo) });
   }
   const nxdomain = new Map<string, SharedAnswer>();
   for (const z of map.zones) nxdomain.set(z.name, new SharedAnswer(negative(z, RCODE_NXDOMAIN)));

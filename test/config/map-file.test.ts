@@ -255,7 +255,7 @@ describe('unknown keys', () => {
       text: edit('geoip:\n', 'listen: 127.0.0.1:53\ngeoip:\n'),
       at: 'listen:',
       path: 'listen',
-      message: 'unknown key "listen" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts)',
+      message: 'unknown key "listen" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts, limits)',
     },
     {
       name: 'rejects an unknown key inside a service',
@@ -1127,12 +1127,12 @@ test('deep block and flow mappings are refused the same way, with their path; 64
   assert.match(issuesOf(flow)[0].message, /nesting deeper than 64 levels/);
   // 63 lists under a top-level key: the map's own checks answer (an unknown key), not the depth limit.
   const ok = `${SAMPLE}\nextra: ${'['.repeat(63)}${']'.repeat(63)}\n`;
-  assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts)']);
+  assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts, limits)']);
 });
 
-test('a records block of 100,001 records is a normal map error at the first record over the limit', () => {
+test('a records block of 100,001 records is a normal map error at the first record over limits.zone_records: 100000', () => {
   const lines = Array.from({ length: 100_001 }, (_, i) => `h${i} A 192.0.2.${(i % 250) + 1}`);
-  const text = addRecords(...lines);
+  const text = 'limits: { zone_records: 100000 }\n' + addRecords(...lines);
   const issues = issuesOf(text);
   assert.equal(issues.length, 1, issues.slice(0, 3).map(formatIssue).join('\n'));
   // The sample already has 9 records, so the 99,992nd added one is the first too many.
@@ -1149,12 +1149,13 @@ test('a zone file that is not one stops after 100 errors instead of reporting ev
   assert.match(issues[issues.length - 1].message, /errors so far; the rest is not read/);
 });
 
-test('a zone file over 32 MiB is refused before it is read', () => {
-  const path = writeFiles({ 'map.yaml': edit('    records: |', '    file: big.zone\n    records: |'), 'big.zone': Buffer.alloc(32 * 1024 * 1024 + 1, 0x20) });
+test('a zone file over limits.zone_file_bytes is refused before it is read', () => {
+  const map = 'limits: { zone_file_bytes: 1MiB }\n' + edit('    records: |', '    file: big.zone\n    records: |');
+  const path = writeFiles({ 'map.yaml': map, 'big.zone': Buffer.alloc(1024 * 1024 + 1, 0x20) });
   const issues = loadIssues(path);
   assert.equal(issues.length, 1);
   assert.equal(issues[0].path, 'zones.example.com.file');
-  assert.match(issues[0].message, /is 33554433 bytes; the limit is 33554432 \(32 MiB\)/);
+  assert.match(issues[0].message, /is 1048577 bytes; the limit is 1048576 \(1 MiB\)/);
 });
 
 // ---------------------------------------------------------------- what errors quote of a zone file

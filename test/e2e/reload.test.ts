@@ -91,7 +91,7 @@ for (const [kind, edit, message] of [
   ['a bad address', (t: string) => t.replace('a: [192.0.2.10]', 'a: [192.0.2.300]'), /not an IPv4 address/],
   ['a byte that is not UTF-8', (t: string) => notUtf8(t), /map\.yaml:\d+:\d+: not valid UTF-8 \(byte 0xff\)/],
   ['10000 levels of nesting', (t: string) => `${t}\nextra: ${'['.repeat(10000)}${']'.repeat(10000)}\n`, /nesting deeper than 64 levels/],
-  ['a records block over the record limit', (t: string) => t.replace('    records: |\n', `    records: |\n${manyRecords(100_001)}`), /more than 100000 records in the zone/],
+  ['a records block over the record limit', (t: string) => 'limits: { zone_records: 100000 }\n' + t.replace('    records: |\n', `    records: |\n${manyRecords(100_001)}`), /more than 100000 records in the zone/],
 ] as const) {
   test(`${kind} is refused and the old answers stay`, async () => {
     const failedBefore = s.reloads.failed;

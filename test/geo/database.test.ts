@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,18 @@ test('open of a missing file throws GeoDbError naming the path', () => {
     () => GeoDatabase.open(path),
     (err: unknown) => err instanceof GeoDbError && err.code === 'GS_ERR_GEO_DATABASE' && err.message.includes(path) && /cannot read/.test(err.message),
   );
+});
+
+test('open refuses /dev/zero, a FIFO and a directory as the database, without reading them', () => {
+  const dir = tempDir();
+  const fifo = join(dir, 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  for (const [path, kind] of [['/dev/zero', 'a character device'], [fifo, 'a FIFO'], [dir, 'a directory']]) {
+    assert.throws(
+      () => GeoDatabase.open(path),
+      (e: unknown) => e instanceof GeoDbError && e.message === `GeoIP database ${path}: cannot read: is ${kind}: the GeoIP database must be a regular file`,
+    );
+  }
 });
 
 test('open of a truncated, cut, empty or garbage file throws GeoDbError with the reason', (t) => {
