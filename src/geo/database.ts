@@ -239,6 +239,11 @@ export class GeoDbWatcher extends EventEmitter {
     this.loadedSig = fileSignature(path);
     // watchFile (stat polling) rather than fs.watch: it follows the path, so replace-by-rename is seen.
     watchFile(path, { interval: intervalMs, persistent: false }, this.onStat).unref();
+    // watchFile takes its baseline with its first stat, asynchronously: a replacement made before
+    // that (right after start, on a busy machine) would never fire. One check after the first
+    // interval compares with what was opened; a stat event meanwhile reschedules it as usual.
+    this.timer = setTimeout(() => this.check(), intervalMs + this.debounceMs);
+    this.timer.unref();
   }
 
   close(): void {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GeoDatabase, GeoDbWatcher } from '../../src/geo';
 import { GeoDbError } from '../../src/common/errors';
+import { occupyThreadPool } from '../helpers/wait';
 import { parseIp } from '../../src/common/ip';
 
 const DB_PATH = GeoDatabase.defaultPath();
@@ -161,6 +162,23 @@ test('open of a truncated, cut, empty or garbage file throws GeoDbError with the
       name,
     );
   }
+});
+
+test('GeoDbWatcher sees a replacement made right after it started, before its first poll', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'City.mmdb');
+  copyFileSync(DB_PATH, path);
+  const busy = occupyThreadPool(); // watchFile's first stat waits behind it
+  const w = new GeoDbWatcher(path, { intervalMs: 100 });
+  t.after(() => {
+    w.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const gotError = waitFor<GeoDbError>(w, 'error');
+  // Before watchFile's first stat ran: its baseline would be the garbage file itself.
+  replaceByRename(path, (tmp) => writeFileSync(tmp, 'garbage'.repeat(1000)));
+  await busy;
+  assert.ok((await gotError) instanceof GeoDbError);
 });
 
 test('GeoDbWatcher reports a garbage replacement as an error, then loads a good one', async (t) => {
