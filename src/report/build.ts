@@ -131,8 +131,8 @@ const byName = <T>(k: (r: T) => string) => (a: T, b: T): number => (k(a) < k(b) 
  */
 export async function buildReport(req: ReportRequest): Promise<Report> {
   const { seconds, step } = PERIODS[req.period];
-  // Not rounded to the step: the last point is now, so the newest scrape counts.
-  const end = Math.floor((req.end ?? new Date()).getTime() / 1000);
+  // Not rounded (not even to the second): the last point is now, so the newest scrape counts.
+  const end = (req.end ?? new Date()).getTime() / 1000;
   const grid: Grid = { start: end - seconds - step, step, points: seconds / step + 2 };
   const n = grid.points;
   const q = (query: string): Promise<RangeSeries[]> => queryRange(req.prometheus, query, grid, req.timeoutMs);

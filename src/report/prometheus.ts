@@ -34,7 +34,8 @@ export async function queryRange(base: string, query: string, grid: Grid, timeou
     res = await fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND) is its cause.
-    const why = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (e as Error).message;
+    const cause = (e as Error).cause as NodeJS.ErrnoException | undefined;
+    const why = cause?.code ?? cause?.message ?? (e as Error).message;
     throw new ReportError(`cannot reach Prometheus at ${url.origin}: ${why}`, { cause: e });
   }
   const text = await res.text();
