@@ -8,7 +8,8 @@ const qps = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 const pct = (n: number): string => `${(n * 100).toFixed(1)}%`;
 const hour = (iso: string | null): string => (iso === null ? '-' : `${iso.slice(0, 13).replace('T', ' ')}:00 UTC`);
 const mins = (n: number): string => (n === 0 ? '0' : n.toFixed(n < 10 ? 1 : 0));
-const peak = (t: Traffic): string => `${qps(t.peakQps)} at ${hour(t.peakAt)}`;
+const peak = (t: Traffic): string => `${qps(t.peakQps)} q/s at ${hour(t.peakAt)}`;
+const when = (iso: string): string => `${iso.slice(0, 19).replace('T', ' ')} UTC`;
 
 /** Markdown cells: a | or a newline would break the table. */
 const md = (s: string): string => s.replace(/[|\\`*_[\]<>]/g, (c) => `\\${c}`).replace(/\s+/g, ' ');
@@ -19,9 +20,9 @@ export function renderMarkdown(r: Report): string {
     out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((c) => `| ${c.join(' | ')} |`), '');
   };
   out.push(`# geosteer traffic report: ${r.period}`, '');
-  out.push(`${r.from} .. ${r.to} (UTC), from ${md(r.prometheus)}; peaks are the highest ${r.stepSeconds} s average.`, '');
-  out.push(`- Queries answered (all names and types): **${int(r.queries.total)}**, peak ${peak(r.queries)} q/s`);
-  out.push(`- Service answers: **${int(r.serviceAnswers.total)}**, peak ${peak(r.serviceAnswers)} q/s`);
+  out.push(`${when(r.from)} .. ${when(r.to)}, from ${md(r.prometheus)}; peaks are the highest ${r.stepSeconds} s average.`, '');
+  out.push(`- Queries answered (all names and types): **${int(r.queries.total)}**, peak ${peak(r.queries)}`);
+  out.push(`- Service answers: **${int(r.serviceAnswers.total)}**, peak ${peak(r.serviceAnswers)}`);
   out.push(`- Headroom: ${r.headroom.note}`, '');
   out.push('## Datacenters', '');
   table(['datacenter', 'answers', 'share', 'peak q/s', 'peak hour', 'moved in'], r.datacenters.map((d) => [md(d.datacenter), int(d.total), pct(d.share), qps(d.peakQps), hour(d.peakAt), int(d.movedIn)]));
@@ -53,7 +54,8 @@ function lineChart(r: Report): string {
   const y = (v: number): number => H - B - ((H - B - 10) * v) / max;
   const path = (v: number[]): string => v.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p).toFixed(1)}`).join('');
   const ticks = [0, 0.5, 1].map((f) => `<text x="${L - 6}" y="${y(max * f) + 4}" text-anchor="end">${esc(qps(max * f))}</text><line x1="${L}" x2="${W - 10}" y1="${y(max * f)}" y2="${y(max * f)}" class="grid"/>`);
-  const times = [0, Math.floor((n - 1) / 2), n - 1].map((i) => `<text x="${x(i)}" y="${H - 8}" text-anchor="middle">${esc((r.timeline.at[i] ?? '').slice(0, 16).replace('T', ' '))}</text>`);
+  const anchor = ['start', 'middle', 'end'];
+  const times = [0, Math.floor((n - 1) / 2), n - 1].map((i, k) => `<text x="${x(i)}" y="${H - 8}" text-anchor="${anchor[k]}">${esc((r.timeline.at[i] ?? '').slice(0, 16).replace('T', ' '))}</text>`);
   const lines = [`<path d="${path(r.timeline.queries)}" class="all"/>`, ...series.map(([, v], i) => `<path d="${path(v)}" stroke="${COLORS[i % COLORS.length]}"/>`)];
   const legend = [['all queries', '#888'], ...series.map(([dc], i) => [dc, COLORS[i % COLORS.length]])]
     .map(([name, c], i) => `<rect x="${L + i * 120}" y="0" width="10" height="10" fill="${c}"/><text x="${L + i * 120 + 14}" y="9">${esc(name)}</text>`);
@@ -94,9 +96,9 @@ th{background:#f6f6f6}svg{width:100%;height:auto;font-size:11px}svg .grid{stroke
 svg .lines path{fill:none;stroke-width:1.5}svg path.all{stroke:#888;stroke-dasharray:4 3}.none{color:#666}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<div class="sub">${esc(`${r.from} .. ${r.to} (UTC) from ${r.prometheus}; peaks are the highest ${r.stepSeconds} s average`)}</div>
+<div class="sub">${esc(`${when(r.from)} .. ${when(r.to)} from ${r.prometheus}; peaks are the highest ${r.stepSeconds} s average`)}</div>
 <div class="kpi">
-<div>queries answered<b>${esc(int(r.queries.total))}</b>${esc(`peak ${peak(r.queries)} q/s`)}</div>
+<div>queries answered<b>${esc(int(r.queries.total))}</b>${esc(`peak ${peak(r.queries)}`)}</div>
 <div>service answers<b>${esc(int(r.serviceAnswers.total))}</b>${esc(`peak ${qps(r.serviceAnswers.peakQps)} q/s`)}</div>
 <div>moved by failover<b>${esc(int(r.regions.reduce((a, g) => a + g.moved, 0)))}</b>answers</div>
 <div>headroom<b>-</b>${esc(r.headroom.note)}</div>
