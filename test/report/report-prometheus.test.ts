@@ -20,6 +20,7 @@ import { runTraffic, type QueryKind } from '../load/traffic';
 // runs and the report takes increases rather than extrapolating, so it is exact in practice.
 
 const TOLERANCE = 0.005;
+const ROOT = resolve(__dirname, '../../..');
 const CHROMIUM = '/usr/bin/chromium';
 // The committed screenshot is refreshed only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT ? resolve(__dirname, '../../../docs/report.png') : join(tmpdir(), 'geosteer-report.png');
@@ -71,7 +72,9 @@ before(async () => {
   start(process.execPath, [CLI, 'serve', '--workers', '1', '--listen', `127.0.0.1:${dnsPort}`, '--metrics-listen', `127.0.0.1:${adminPort}`]);
   await until('serve ready', async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => null))?.status === 200, 20_000, 100);
   const config = join(tmp, 'prometheus.yml');
-  writeFileSync(config, `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: geosteer\n    static_configs:\n      - targets: ['127.0.0.1:${adminPort}']\n`);
+  // docs/recording-rules.yml as shipped, evaluated every second instead of 30 s so the test sees them soon.
+  writeFileSync(join(tmp, 'recording-rules.yml'), readFileSync(join(ROOT, 'docs/recording-rules.yml'), 'utf8').replace(/^(\s*)interval: \S+$/m, '$1interval: 1s'));
+  writeFileSync(config, `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['recording-rules.yml']\nscrape_configs:\n  - job_name: geosteer\n    static_configs:\n      - targets: ['127.0.0.1:${adminPort}']\n`);
   start('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn']);
   await until('prometheus ready', async () => (await fetch(`${promUrl}/-/ready`).catch(() => null))?.status === 200, 20_000, 100);
   // The first scrape before any query: the counters' baseline is in the database.
@@ -140,6 +143,31 @@ test('geosteer report --period day: its totals are the served-query counters (Pr
   const browser = browserSkip();
   if (browser) return t.diagnostic(`no screenshot: ${browser}`);
   await screenshot(join(out, 'report.html'));
+});
+
+test('docs/recording-rules.yml and every docs/grafana-dashboard.json query evaluate on that Prometheus, and the main series have data', { skip, timeout: 30_000 }, async () => {
+  const query = async (q: string): Promise<{ status: string; error?: string; data?: { result: Array<{ metric: Record<string, string> }> } }> =>
+    (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as never;
+  // The rule group loaded without an error and every rule is healthy.
+  const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
+  const loaded = rules.data.groups.flatMap((g) => g.rules);
+  assert.ok(loaded.length >= 10, JSON.stringify(rules));
+  await until('rules evaluated', () => query('region_datacenter:geosteer_routing_answers:rate5m').then((r) => (r.data?.result.length ?? 0) > 0), 15_000, 250);
+  const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof rules;
+  for (const r of again.data.groups.flatMap((g) => g.rules)) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError ?? r.health}`);
+  const regions = (await query('region_datacenter:geosteer_routing_answers:rate5m')).data!.result.map((s) => s.metric.region);
+  for (const region of ['south', 'north', 'overseas']) assert.ok(regions.includes(region), `no ${region} in ${regions.join(', ')}`);
+  for (const name of ['instance:geosteer_dns_requests:rate5m', 'datacenter:geosteer_routing_answers:share5m', 'instance:geosteer_config_info:version', 'service:geosteer_routing_fallback:active']) {
+    assert.ok(((await query(name)).data?.result.length ?? 0) > 0, `${name} has no series`);
+  }
+  // Each panel's query, with Grafana's variables filled in as Grafana would.
+  const dash = JSON.parse(readFileSync(join(ROOT, 'docs/grafana-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  for (const p of dash.panels) {
+    for (const t of p.targets) {
+      const r = await query(t.expr.replaceAll('$service', '.*').replaceAll('$__range', '1h'));
+      assert.equal(r.status, 'success', `${p.title}: ${t.expr}: ${r.error}`);
+    }
+  }
 });
 
 /** Why the screenshot cannot be taken here, or false. */
