@@ -17,6 +17,7 @@ import { promoteCommand } from './promote';
 import { historyCommand, publishCommand, rollbackCommand } from './publish';
 import { recoverCommand, stateCommand } from './state';
 import { redisFromArgs, UsageError } from './redis-args';
+import { reportCommand } from './report';
 import { serve } from './serve';
 import { endQuietlyOnClosedOutput } from './closed-output';
 import { mapErrorText } from './map-error';
@@ -157,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
         return await promoteCommand(rest, DEFAULT_CONFIG, out);
       case 'status':
         return await statusCommand(rest, out);
+      case 'report':
+        return await reportCommand(rest, out);
     }
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -175,6 +175,17 @@ drains, primary pointers, the leader and recent operator actions`,
     args: [],
     sections: [REDIS_SECTION, SERVER_SECTION],
   },
+  report: {
+    summary: 'traffic report over a day, week or month, from Prometheus',
+    synopsis: 'geosteer report --prometheus URL --period day|week|month [--out DIR] [--json]',
+    about: `ask Prometheus (its HTTP API at URL, scraping every serve's /metrics) about the period that ends
+now and write DIR/report.html (inline SVG charts), report.md and report.json (DIR default .): queries
+and service answers per region and datacenter with total, peak q/s and its hour, each datacenter's
+share, failover and fallback minutes, the regions moved most, headroom. Prints the files written, or
+with --json the report itself. Needs no recording rules.`,
+    options: { prometheus: { type: 'string' }, period: { type: 'string' }, out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+    args: [],
+  },
 } as const satisfies Record<string, VerbSpec>;
 
 export type Verb = keyof typeof VERBS;

@@ -18,7 +18,7 @@ const verbs = Object.keys(VERBS) as Verb[];
 const cli = (...args: string[]): CliRun => runCliSync(args);
 
 test('every verb has --help (and -h, and `help VERB`): its usage on stdout, exit 0', () => {
-  assert.deepEqual(verbs.sort(), ['check', 'drain', 'explain', 'history', 'probe', 'promote', 'publish', 'recover', 'rollback', 'serve', 'state', 'status', 'undrain']);
+  assert.deepEqual(verbs.sort(), ['check', 'drain', 'explain', 'history', 'probe', 'promote', 'publish', 'recover', 'report', 'rollback', 'serve', 'state', 'status', 'undrain']);
   for (const verb of verbs) {
     for (const args of [[verb, '--help'], [verb, '-h'], ['help', verb], [verb, 'some-arg', '--bogus', '--help']]) {
       const r = cli(...args);
@@ -75,6 +75,7 @@ test('an unknown option to any verb: exit 2, one line naming it, then that verb\
     rollback: [],
     state: ['export'],
     recover: [],
+    report: [],
   };
   for (const verb of verbs) {
     const r = cli(verb, ...args[verb], '--bogus');
