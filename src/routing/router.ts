@@ -72,6 +72,15 @@ export class Router implements QueryResolver, Decider {
   }
 
   resolve(q: Query, client: string): PreparedAnswer {
+    return this.answer(q, client, true);
+  }
+
+  /** The answer `resolve` gives, without counting it as served: explain asks this, so it reports the same decision. */
+  preview(q: Query, client: string): PreparedAnswer {
+    return this.answer(q, client, false);
+  }
+
+  private answer(q: Query, client: string, count: boolean): PreparedAnswer {
     q.scope = 0;
     if (q.qclass !== CLASS_IN) return q.qclass === CLASS_CH ? this.debug.chaos(q, client) : REFUSED;
     const t = this.tables;
@@ -100,7 +109,7 @@ export class Router implements QueryResolver, Decider {
     }
     const region = located >> 8;
     const choice = svc.choice[region];
-    svc.served[region * entry.answers.length + choice]++;
+    if (count) svc.served[region * entry.answers.length + choice]++;
     return entry.answers[choice];
   }
 
