@@ -57,7 +57,7 @@ export class ClientSubnet {
 export class Query {
   buf: Buffer = Buffer.alloc(0);
   id = 0;
-  /** Second header byte's RD bit and fourth's CD bit, to copy into the reply. */
+  /** RD (second header byte) and CD (fourth), to copy into the reply; false unless the opcode is QUERY. */
   rd = false;
   cd = false;
   opcode = 0;
@@ -209,8 +209,10 @@ export function parseQuery(buf: Buffer, q: Query): ParseResult {
   if (b2 & 0x80) return ParseResult.DROP; // QR=1: a response, never answer it (reflection loops)
   q.id = (buf[0] << 8) | buf[1];
   q.opcode = (b2 >> 3) & 0x0f;
-  q.rd = (b2 & 0x01) !== 0;
-  q.cd = (buf[3] & 0x10) !== 0;
+  // RD and CD are defined for QUERY only (RFC 1035 4.1.1, RFC 6895 2): any other opcode's reply
+  // (NOTIMP, or FORMERR when it is also malformed) does not copy them. 0x79 = opcode bits + RD.
+  q.rd = (b2 & 0x79) === 0x01;
+  q.cd = (b2 & 0x78) === 0 && (buf[3] & 0x10) !== 0;
   const qd = (buf[4] << 8) | buf[5];
   const an = (buf[6] << 8) | buf[7];
   const ns = (buf[8] << 8) | buf[9];
