@@ -46,7 +46,8 @@ export interface Explanation {
   /** The service the name leads to (itself or through CNAMEs), or null for a static name. */
   service: string | null;
   policy: 'geo' | 'primary' | null;
-  datacenters: Array<{ name: string; up: boolean; drained: boolean; chosen: boolean }>;
+  /** The region's list; `noAddresses`: the datacenter has no address of the asked family (A or AAAA). */
+  datacenters: Array<{ name: string; up: boolean; drained: boolean; chosen: boolean; noAddresses: boolean }>;
   /** Datacenter answered ('all' when the all-down fallback answers every one), or null. */
   chosen: string | null;
   fallback: boolean;
@@ -179,7 +180,11 @@ export function explain(
   const rt = router.tables.services[svcIndex];
   const region = located >> 8;
   const moved = rt.ndc + 1;
-  const choice = rt.choice[region];
+  // The family whose state decided (ANY answers the A RRset when the service has any A address, as the tables do).
+  const v6 = qtype === 28 || (qtype === 255 && !svc.addresses.some((x) => x !== null && x.a.length > 0));
+  const route = v6 ? rt.aaaa : rt.a;
+  const family = v6 ? 'aaaa' : 'a';
+  const choice = route.choice[region];
   const dc = choice % moved;
   const list = svc.policy === 'primary' ? [svc.primary, ...svc.standbys] : svc.preference[region];
   const detail = hasDetail(health) ? health : null;
@@ -194,10 +199,11 @@ export function explain(
         up: detail ? detail.verdictUp(svc.name, dcName) : health.isUp(svc.name, dcName),
         drained: detail ? detail.isDrained(svc.name, dcName) : false,
         chosen: i === dc,
+        noAddresses: (svc.addresses[i]?.[family].length ?? 0) === 0,
       };
     }),
     chosen: dc === rt.ndc ? 'all' : map.datacenters[dc].name,
-    fallback: rt.fallback[region] === 1,
+    fallback: route.fallback[region] === 1,
     ttl: choice >= moved ? svc.failoverTtl : svc.ttl,
   };
 }
@@ -249,7 +255,9 @@ export function explanationLines(e: Explanation): string[] {
   } else {
     lines.push(`service ${e.service} policy ${e.policy}`);
     lines.push(
-      `datacenters ${e.datacenters.map((d) => `${d.name}=${d.drained ? 'drained' : d.up ? 'up' : 'down'}${d.chosen ? '*' : ''}`).join(' ')}`,
+      `datacenters ${e.datacenters
+        .map((d) => `${d.name}=${d.drained ? 'drained' : d.up ? 'up' : 'down'}${d.noAddresses ? `(no ${e.qtype === 'AAAA' ? 'AAAA' : 'A'})` : ''}${d.chosen ? '*' : ''}`)
+        .join(' ')}`,
     );
     lines.push(`chosen ${e.chosen}${e.fallback ? ' (all down: fallback)' : ''}`);
     lines.push(`scope /${e.scope} ttl ${e.ttl}`);

@@ -102,13 +102,14 @@ export class Router implements QueryResolver, Decider {
     if (!entry.dynamic) return entry.answer;
     const located = this.locate(q, client);
     const svc = entry.service;
-    if (!svc.independent) {
+    const route = entry.route;
+    if (!route.independent) {
       const scope = located & 0xff;
       // A ::ffff:a.b.c.d subnet is located as IPv4: its scope needs the 96 mapped bits back.
       q.scope = q.ecs !== null && q.ecs.family === 2 && isIpv4Mapped(q.ecs.address) ? scope + 96 : scope;
     }
     const region = located >> 8;
-    const choice = svc.choice[region];
+    const choice = route.choice[region];
     if (count) svc.served[region * entry.answers.length + choice]++;
     return entry.answers[choice];
   }
