@@ -28,6 +28,7 @@ export const CLASS_IN = 1;
 export const CLASS_CH = 3;
 export const OPTION_NSID = 3;
 export const OPTION_ECS = 8;
+export const OPTION_COOKIE = 10;
 
 /** What the caller must do with a datagram after `parseQuery`. */
 export const enum ParseResult {
@@ -80,6 +81,12 @@ export class Query {
   ecs: ClientSubnet | null = null;
   /** The OPT carried an NSID option (RFC 5001): the reply's OPT carries our server id. */
   nsid = false;
+  /** COOKIE option (RFC 7873): offset of its data in `buf` and its length (8 = client cookie only, 16..40 with a server cookie); 0 = none. */
+  cookieOffset = 0;
+  cookieLength = 0;
+  /** Set by the server: client + server cookie for the reply's OPT (the reusable `cookieSlot`), or null. */
+  cookieReply: Buffer | null = null;
+  readonly cookieSlot = Buffer.alloc(24);
   private readonly ecsSlot = new ClientSubnet();
   /** Why FORMERR, for debugging and tests. */
   error = '';
@@ -99,6 +106,8 @@ export class Query {
     this.dnssecOk = false;
     this.ecs = null;
     this.nsid = false;
+    this.cookieLength = 0;
+    this.cookieReply = null;
     this.error = '';
     this.scope = 0;
   }
@@ -278,6 +287,13 @@ function parseOptions(buf: Buffer, start: number, end: number, q: Query): ParseR
       if (q.ecs) return fail(q, 'more than one ECS option');
       const why = parseEcs(buf, off, len, q);
       if (why) return fail(q, why);
+    } else if (code === OPTION_COOKIE) {
+      // RFC 7873 5.2.2: a client cookie of 8 bytes, plus a server cookie of 8 to 32; other lengths are FORMERR.
+      if (len !== 8 && (len < 16 || len > 40)) return fail(q, `COOKIE option of ${len} bytes (8, or 16 to 40)`);
+      if (q.cookieLength === 0) {
+        q.cookieOffset = off;
+        q.cookieLength = len;
+      }
     } else if (code === OPTION_NSID) {
       // RFC 5001 2.1: a query's NSID payload is empty; a non-empty one is read as a request all the same.
       q.nsid = true;
