@@ -124,12 +124,19 @@ export function siphash24(key: Uint8Array, data: Uint8Array, start: number, end:
  * queries over them). Never logged or written anywhere else.
  */
 export function processSecret(): Buffer {
+  if (processWide !== null) return processWide;
   const env = process.env[COOKIE_SECRET_ENV];
-  if (env !== undefined && /^[0-9a-f]{32}$/.test(env)) return Buffer.from(env, 'hex');
-  const secret = randomBytes(16);
-  process.env[COOKIE_SECRET_ENV] = secret.toString('hex');
-  return secret;
+  if (env !== undefined && /^[0-9a-f]{32}$/.test(env)) processWide = Buffer.from(env, 'hex');
+  else {
+    processWide = randomBytes(16);
+    process.env[COOKIE_SECRET_ENV] = processWide.toString('hex');
+  }
+  return processWide;
 }
+let processWide: Buffer | null = null;
+// Made when this module loads, which in `serve` is in the cluster primary before it forks (cli/main.ts
+// imports the dns part statically), so every worker inherits the same secret through cluster.fork's env.
+processSecret();
 
 /** Makes and checks RFC 9018 server cookies with one secret. */
 export class ServerCookies {
