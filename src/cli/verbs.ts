@@ -126,10 +126,11 @@ GEOSTEER_ADMIN_TOKEN. Audited.`,
   },
   explain: {
     summary: 'why a client gets its answer, offline',
-    synopsis: 'geosteer explain IP [NAME] [--config FILE] [--subnet PREFIXLEN] [--json]',
+    synopsis: 'geosteer explain IP [NAME] [--type TYPE] [--config FILE] [--subnet PREFIXLEN] [--json]',
     about: `the full decision for a client offline (the map and its GeoIP database, every datacenter up, no
-Redis); NAME defaults to every service; --subnet: IP as an ECS subnet of that length`,
-    options: { ...CONFIG, subnet: { type: 'string' }, json: { type: 'boolean' } },
+Redis): what the server answers for NAME and TYPE (default A) and why; NAME defaults to every service;
+--subnet: IP as an ECS subnet of that length`,
+    options: { ...CONFIG, subnet: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
     args: ['IP', 'NAME?'],
   },
   probe: {

@@ -105,6 +105,11 @@ export interface ServiceConfig {
   zone: number;
   ttl: number;
   fallback: Fallback;
+  /**
+   * AAAA in a region whose chosen datacenter has no IPv6 addresses: 'next' answers with the next
+   * datacenter of the region's list that has them (health applied as for A), 'nodata' answers NODATA.
+   */
+  aaaaFallback: 'next' | 'nodata';
   /** Per datacenter index: its addresses, or null when the service is not in that datacenter. */
   addresses: (ServiceAddresses | null)[];
   /** Per region index: the region's preference list restricted to this service's datacenters. */
@@ -354,6 +359,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       zone,
       ttl: DEFAULT_SERVICE_TTL,
       fallback: 'first',
+      aaaaFallback: 'next',
       addresses: datacenters.map(() => null),
       preference: [],
       policy: 'geo',
@@ -365,7 +371,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       checkTargets: [],
     };
     let sawDcs = false;
-    const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl']);
+    const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'aaaa_fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl']);
     const dcNameNode = (k: string): Node | null => fields.find(([fk]) => fk === k)?.[1] ?? null;
     let targets = new Map<number, CheckTarget>();
     for (const [k, sv] of fields) {
@@ -390,7 +396,11 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       } else if (k === 'primary' || k === 'standbys') {
         // resolved below, once the datacenters are known
       }
-      else if (k === 'fallback') {
+      else if (k === 'aaaa_fallback') {
+        const f = r.str(sv, kp);
+        if (f === 'next' || f === 'nodata') svc.aaaaFallback = f;
+        else if (f !== null) r.error(sv, kp, `aaaa_fallback must be "next" or "nodata", not "${f}"`);
+      } else if (k === 'fallback') {
         const f = r.str(sv, kp);
         if (f === 'first' || f === 'all') svc.fallback = f;
         else if (f !== null) r.error(sv, kp, `fallback must be "first" or "all", not "${f}"`);

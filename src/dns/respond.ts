@@ -1,5 +1,5 @@
 import type { PreparedAnswer } from './answer';
-import { OPTION_ECS, OPTION_NSID, QTYPE_OPT, RCODE, type Query } from './wire';
+import { OPTION_COOKIE, OPTION_ECS, OPTION_NSID, QTYPE_OPT, RCODE, type Query } from './wire';
 
 /**
  * Response assembly: header + the query's question bytes + a prepared body +
@@ -13,11 +13,12 @@ export const CLASSIC_UDP_PAYLOAD = 512;
 
 /**
  * Bytes of our OPT record: 11, plus the ECS option when echoed, plus NSID
- * (RFC 5001) when the query asked for it and the resolver has an id.
+ * (RFC 5001) when the query asked for it and the resolver has an id, plus
+ * the COOKIE option (RFC 7873) when the query carried one.
  */
 function optLength(q: Query, withEcs: boolean, nsid: Buffer | null): number {
   if (!q.edns) return 0;
-  return 11 + (withEcs && q.ecs ? 8 + q.ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0);
+  return 11 + (withEcs && q.ecs ? 8 + q.ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0) + (q.cookieReply ? 4 + q.cookieReply.length : 0);
 }
 
 function writeHeader(out: Buffer, q: Query, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
@@ -41,7 +42,8 @@ function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: bo
   out[off + 7] = q.dnssecOk ? 0x80 : 0; // DO is echoed (RFC 3225)
   out[off + 8] = 0;
   const ecs = withEcs ? q.ecs : null;
-  const rdlen = (ecs ? 8 + ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0);
+  const cookie = q.cookieReply;
+  const rdlen = (ecs ? 8 + ecs.addrLength : 0) + (nsid ? 4 + nsid.length : 0) + (cookie ? 4 + cookie.length : 0);
   out.writeUInt16BE(rdlen, off + 9);
   off += 11;
   if (ecs) {
@@ -59,6 +61,12 @@ function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: bo
     out.writeUInt16BE(nsid.length, off + 2);
     nsid.copy(out, off + 4);
     off += 4 + nsid.length;
+  }
+  if (cookie) {
+    out.writeUInt16BE(OPTION_COOKIE, off);
+    out.writeUInt16BE(cookie.length, off + 2);
+    cookie.copy(out, off + 4);
+    off += 4 + cookie.length;
   }
   return off;
 }

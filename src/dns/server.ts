@@ -1,6 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
+import { parseIp, unmapIpv4 } from '../common/ip';
 import type { PreparedAnswer, QueryResolver } from './answer';
+import { ServerCookies } from './cookie';
 import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAddress } from './options';
 import { buildError, buildResponse, buildTruncated, udpLimit } from './respond';
 import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
@@ -41,6 +43,8 @@ export class DnsServer {
   private clock = performance.now();
   private clockTimer: NodeJS.Timeout | null = null;
   private readonly onError: ErrorSink;
+  /** RFC 9018 server cookies with the process tree's secret (cookie.ts). */
+  private readonly cookies = new ServerCookies();
 
   constructor(resolver: QueryResolver, options: Partial<DnsOptions> = {}, onError: ErrorSink = () => {}) {
     this.resolver = resolver;
@@ -122,7 +126,10 @@ export class DnsServer {
       rcode = r === ParseResult.FORMERR ? RCODE.FORMERR : r === ParseResult.NOTIMP ? RCODE.NOTIMP : RCODE.BADVERS;
     }
     const rrl = this.rrl;
-    const act = rrl !== null && !tcp ? rrl.check(client, q, rcode, this.clock) : RrlAction.Pass;
+    // A query with a cookie (RFC 7873) gets our server cookie back; one whose server cookie we made for
+    // this address proves the source is not spoofed, so RRL lets it through (as BIND and Knot do).
+    const exempt = q.cookieLength !== 0 && q.hasQuestion ? this.cookie(q, client, rrl !== null && !tcp) : false;
+    const act = rrl !== null && !tcp && !exempt ? rrl.check(client, q, rcode, this.clock) : RrlAction.Pass;
     if (act !== RrlAction.Pass && this.clock >= this.nextLimitLog) this.reportLimit(client, q, rcode);
     if (act === RrlAction.Drop) return null; // counted by the limiter, not as an answer
     let out: Buffer;
@@ -140,6 +147,18 @@ export class DnsServer {
     }
     stats.count(q, client, tcp, rcode, t0); // rcode, requests, ECS, sampled time, query log
     return out;
+  }
+
+  /** Sets q.cookieReply; returns true when `check` and the query's server cookie is valid for the client. */
+  private cookie(q: Query, client: string, check: boolean): boolean {
+    const parsed = parseIp(client);
+    if (parsed === null) return false;
+    const ip = unmapIpv4(parsed) ?? parsed;
+    const now = Math.floor(Date.now() / 1000);
+    const valid = check && q.cookieLength > 8 && this.cookies.valid(q.buf, q.cookieOffset, q.cookieLength, ip, now);
+    this.cookies.make(q.buf, q.cookieOffset, ip, now, q.cookieSlot);
+    q.cookieReply = q.cookieSlot;
+    return valid;
   }
 
   async listen(): Promise<BoundAddress[]> {

@@ -28,6 +28,7 @@ export const CLASS_IN = 1;
 export const CLASS_CH = 3;
 export const OPTION_NSID = 3;
 export const OPTION_ECS = 8;
+export const OPTION_COOKIE = 10;
 
 /** What the caller must do with a datagram after `parseQuery`. */
 export const enum ParseResult {
@@ -57,7 +58,7 @@ export class ClientSubnet {
 export class Query {
   buf: Buffer = Buffer.alloc(0);
   id = 0;
-  /** Second header byte's RD bit and fourth's CD bit, to copy into the reply. */
+  /** RD (second header byte) and CD (fourth), to copy into the reply; false unless the opcode is QUERY. */
   rd = false;
   cd = false;
   opcode = 0;
@@ -80,6 +81,12 @@ export class Query {
   ecs: ClientSubnet | null = null;
   /** The OPT carried an NSID option (RFC 5001): the reply's OPT carries our server id. */
   nsid = false;
+  /** COOKIE option (RFC 7873): offset of its data in `buf` and its length (8 = client cookie only, 16..40 with a server cookie); 0 = none. */
+  cookieOffset = 0;
+  cookieLength = 0;
+  /** Set by the server: client + server cookie for the reply's OPT (the reusable `cookieSlot`), or null. */
+  cookieReply: Buffer | null = null;
+  readonly cookieSlot = Buffer.alloc(24);
   private readonly ecsSlot = new ClientSubnet();
   /** Why FORMERR, for debugging and tests. */
   error = '';
@@ -99,6 +106,8 @@ export class Query {
     this.dnssecOk = false;
     this.ecs = null;
     this.nsid = false;
+    this.cookieLength = 0;
+    this.cookieReply = null;
     this.error = '';
     this.scope = 0;
   }
@@ -209,8 +218,10 @@ export function parseQuery(buf: Buffer, q: Query): ParseResult {
   if (b2 & 0x80) return ParseResult.DROP; // QR=1: a response, never answer it (reflection loops)
   q.id = (buf[0] << 8) | buf[1];
   q.opcode = (b2 >> 3) & 0x0f;
-  q.rd = (b2 & 0x01) !== 0;
-  q.cd = (buf[3] & 0x10) !== 0;
+  // RD and CD are defined for QUERY only (RFC 1035 4.1.1, RFC 6895 2): any other opcode's reply
+  // (NOTIMP, or FORMERR when it is also malformed) does not copy them. 0x79 = opcode bits + RD.
+  q.rd = (b2 & 0x79) === 0x01;
+  q.cd = (b2 & 0x78) === 0 && (buf[3] & 0x10) !== 0;
   const qd = (buf[4] << 8) | buf[5];
   const an = (buf[6] << 8) | buf[7];
   const ns = (buf[8] << 8) | buf[9];
@@ -276,6 +287,13 @@ function parseOptions(buf: Buffer, start: number, end: number, q: Query): ParseR
       if (q.ecs) return fail(q, 'more than one ECS option');
       const why = parseEcs(buf, off, len, q);
       if (why) return fail(q, why);
+    } else if (code === OPTION_COOKIE) {
+      // RFC 7873 5.2.2: a client cookie of 8 bytes, plus a server cookie of 8 to 32; other lengths are FORMERR.
+      if (len !== 8 && (len < 16 || len > 40)) return fail(q, `COOKIE option of ${len} bytes (8, or 16 to 40)`);
+      if (q.cookieLength === 0) {
+        q.cookieOffset = off;
+        q.cookieLength = len;
+      }
     } else if (code === OPTION_NSID) {
       // RFC 5001 2.1: a query's NSID payload is empty; a non-empty one is read as a request all the same.
       q.nsid = true;

@@ -137,10 +137,12 @@ export class DebugAnswers {
     }
     // The same address Router.locate uses: the ECS subnet unless absent or /0, else the resolver.
     const ecs = q.ecs;
+    // The explanation is for qtype A: what this client gets when it asks TARGET A (and explain() says
+    // what the server answers for it, NXDOMAIN, NODATA, a referral or records, from the same path).
     const e =
       ecs !== null && ecs.sourcePrefix > 0
-        ? explain(router, health, target, ecs.address, ecs.sourcePrefix)
-        : explain(router, health, target, parseIp(client) ?? new Uint8Array(4), null);
+        ? explain(router, health, target, ecs.address, ecs.sourcePrefix, 1, client)
+        : explain(router, health, target, parseIp(client) ?? new Uint8Array(4), null, 1, client);
     const lines = explanationLines(e);
     const body = encodeTxtRecords(CLASS_IN, 0, lines.map(txtStrings));
     return { rcode: RCODE.NOERROR, aa: true, an: lines.length, ns: 0, ar: 0, body, minimal: null };

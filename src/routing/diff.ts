@@ -29,7 +29,7 @@ export interface RuleDiff {
 }
 
 export interface FieldDiff {
-  /** 'ttl' | 'failover_ttl' | 'fallback' | 'policy' | 'primary' | 'standbys' | 'hold_down' | 'datacenters' | 'addresses DC' | 'check' */
+  /** 'ttl' | 'failover_ttl' | 'fallback' | 'aaaa_fallback' | 'policy' | 'primary' | 'standbys' | 'hold_down' | 'datacenters' | 'addresses DC' | 'check' */
   field: string;
   old: string;
   new: string;
@@ -132,6 +132,7 @@ function serviceFields(oldMap: MapConfig, o: ServiceConfig, newMap: MapConfig, n
   put('ttl', `${o.ttl}s`, `${n.ttl}s`);
   put('failover_ttl', `${o.failoverTtl}s`, `${n.failoverTtl}s`);
   put('fallback', o.fallback, n.fallback);
+  put('aaaa_fallback', o.aaaaFallback, n.aaaaFallback);
   if (o.policy === 'primary' || n.policy === 'primary') {
     put('primary', o.policy === 'primary' ? dcName(oldMap, o.primary) : 'none', n.policy === 'primary' ? dcName(newMap, n.primary) : 'none');
     put('standbys', o.standbys.map((i) => dcName(oldMap, i)).join(' > ') || 'none', n.standbys.map((i) => dcName(newMap, i)).join(' > ') || 'none');

@@ -1,7 +1,9 @@
-import { formatIp, maskIp, unmapIpv4 } from '../common/ip';
+import { formatIp, maskIp, parseIp, unmapIpv4 } from '../common/ip';
 import type { MapConfig } from '../config';
+import { buildResponse, parseQuery, Query, type PreparedAnswer } from '../dns';
 import type { Classification, GeoMatch } from '../geo';
 import type { HealthView } from '../health';
+import { answerText, qtypeName, type AnswerText } from './answer-text';
 import type { RoutingTables } from './tables';
 
 /**
@@ -15,11 +17,23 @@ export interface Decider {
   readonly tables: RoutingTables;
   explainAddress(address: Uint8Array): Classification;
   locateAddress(address: Uint8Array): number;
+  /** The answer the query path gives for q (Router.resolve without counting it). */
+  preview(q: Query, client: string): PreparedAnswer;
+}
+
+/** What the server answers, read back from the reply bytes it would send. */
+export interface ServerAnswer extends AnswerText {
+  /** 'records', 'nodata' (name exists, type does not), 'nxdomain', 'refused' (outside our zones), 'referral' (delegated). */
+  kind: 'records' | 'nodata' | 'nxdomain' | 'refused' | 'referral';
 }
 
 /** Why a client gets the answer it gets: everything an operator asks when a user lands in the wrong place. */
 export interface Explanation {
   name: string;
+  /** The query type explained ('A' unless asked otherwise). */
+  qtype: string;
+  /** Exactly what the server answers this client for (name, qtype). */
+  answer: ServerAnswer;
   /** Address the decision used (the ECS subnet's address, or the resolver's). */
   address: string;
   source: 'ecs' | 'resolver';
@@ -32,7 +46,8 @@ export interface Explanation {
   /** The service the name leads to (itself or through CNAMEs), or null for a static name. */
   service: string | null;
   policy: 'geo' | 'primary' | null;
-  datacenters: Array<{ name: string; up: boolean; drained: boolean; chosen: boolean }>;
+  /** The region's list; `noAddresses`: the datacenter has no address of the asked family (A or AAAA). */
+  datacenters: Array<{ name: string; up: boolean; drained: boolean; chosen: boolean; noAddresses: boolean }>;
   /** Datacenter answered ('all' when the all-down fallback answers every one), or null. */
   chosen: string | null;
   fallback: boolean;
@@ -70,24 +85,82 @@ export function serviceFor(router: Decider, name: string): number {
   return -1;
 }
 
+/** The query packet a resolver would send: one question, and an ECS option when `prefix` is given. */
+function queryPacket(name: string, qtype: number, addr: Uint8Array, prefix: number | null): Buffer {
+  const labels = name === '' ? [] : name.split('.');
+  const qname = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])), Buffer.from([0])]);
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(1, 4);
+  const question = Buffer.alloc(4);
+  question.writeUInt16BE(qtype, 0);
+  question.writeUInt16BE(1, 2);
+  if (prefix === null) return Buffer.concat([header, qname, question]);
+  header.writeUInt16BE(1, 10);
+  const bytes = Buffer.from(maskIp(addr, prefix)).subarray(0, (prefix + 7) >> 3);
+  const opt = Buffer.alloc(15);
+  opt.writeUInt16BE(41, 1); // OPT, root owner
+  opt.writeUInt16BE(1232, 3);
+  opt.writeUInt16BE(8 + bytes.length, 9);
+  opt.writeUInt16BE(8, 11); // ECS
+  opt.writeUInt16BE(4 + bytes.length, 13);
+  const ecs = Buffer.alloc(4);
+  ecs.writeUInt16BE(addr.length === 4 ? 1 : 2, 0);
+  ecs[2] = prefix;
+  return Buffer.concat([header, qname, question, opt, ecs, bytes]);
+}
+
 /**
- * Explains the decision for `name` as asked by `addr` (the ECS address when
- * `prefix` is given, else the resolver). Off the query path: it runs the full
- * MMDB lookup to name the rule and the GeoIP match.
+ * Asks the router exactly as the dns part does (the same parse, the same
+ * resolve, the same reply assembly over TCP size) and reads the reply back.
+ * Returns it with the ECS scope the reply carries.
  */
-export function explain(router: Decider, health: HealthView, name: string, addr: Uint8Array, prefix: number | null): Explanation {
+function serverAnswer(router: Decider, name: string, qtype: number, addr: Uint8Array, prefix: number | null, client: string): [ServerAnswer, number] {
+  const q = new Query();
+  parseQuery(queryPacket(name, qtype, addr, prefix), q);
+  const reply = buildResponse(q, router.preview(q, client), 65535);
+  const t = answerText(reply);
+  let kind: ServerAnswer['kind'];
+  if (t.rcode === 'REFUSED') kind = 'refused';
+  else if (t.rcode === 'NXDOMAIN') kind = 'nxdomain';
+  else if (!t.aa && t.authority.some((r) => r.split(' ')[2] === 'NS')) kind = 'referral';
+  else if (t.answer.length === 0) kind = 'nodata';
+  else kind = 'records';
+  return [{ kind, ...t }, prefix === null || prefix === 0 ? 0 : q.scope];
+}
+
+/**
+ * Explains the answer for `name` and `qtype` (default A) as asked by `addr`
+ * (the ECS address when `prefix` is given, else the resolver, whose text is
+ * `client`). The answer itself comes from the router's query path (see
+ * serverAnswer), so it is what dig gets; the rest explains it: the full MMDB
+ * lookup names the rule and the GeoIP match.
+ */
+export function explain(
+  router: Decider,
+  health: HealthView,
+  name: string,
+  addr: Uint8Array,
+  prefix: number | null,
+  qtype = 1,
+  client: string = formatIp(addr),
+): Explanation {
   const map = router.map;
-  const v4 = unmapIpv4(addr);
-  const bare = v4 ?? addr;
-  const masked = prefix === null ? bare : maskIp(bare, v4 ? Math.max(0, prefix - 96) : prefix);
+  // ECS /0 means "do not tailor": the server then places the resolver, as Router.locate does.
+  const ecs = prefix !== null && prefix > 0;
+  const placed = ecs ? maskIp(addr, prefix) : (parseIp(client) ?? addr);
+  const masked = unmapIpv4(placed) ?? placed;
   const c = router.explainAddress(masked);
   const located = router.locateAddress(masked);
+  const qname = name.toLowerCase().replace(/\.$/, '');
+  const [answer, replyScope] = serverAnswer(router, qname, qtype, addr, prefix, client);
   const svcIndex = serviceFor(router, name);
   const base: Explanation = {
-    name: name.toLowerCase().replace(/\.$/, ''),
+    name: qname,
+    qtype: qtypeName(qtype),
+    answer,
     address: formatIp(masked),
-    source: prefix === null ? 'resolver' : 'ecs',
-    subnet: prefix === null ? null : `${formatIp(v4 ? maskIp(addr, prefix) : masked)}/${prefix}`,
+    source: ecs ? 'ecs' : 'resolver',
+    subnet: prefix === null ? null : `${formatIp(maskIp(addr, prefix))}/${prefix}`,
     geo: c.match,
     region: map.regions[c.region].name,
     rule: c.rule,
@@ -96,18 +169,23 @@ export function explain(router: Decider, health: HealthView, name: string, addr:
     datacenters: [],
     chosen: null,
     fallback: false,
-    scope: 0,
+    scope: replyScope,
     ttl: null,
     serverId: map.serverId,
   };
-  if (svcIndex < 0) return base;
+  // The service decides only what it answers: its A/AAAA (or ANY), authoritatively, not a referral or an error.
+  const serviceAnswered = (qtype === 1 || qtype === 28 || qtype === 255) && answer.aa && answer.rcode === 'NOERROR';
+  if (svcIndex < 0 || !serviceAnswered) return base;
   const svc = map.services[svcIndex];
   const rt = router.tables.services[svcIndex];
   const region = located >> 8;
   const moved = rt.ndc + 1;
-  const choice = rt.choice[region];
+  // The family whose state decided (ANY answers the A RRset when the service has any A address, as the tables do).
+  const v6 = qtype === 28 || (qtype === 255 && !svc.addresses.some((x) => x !== null && x.a.length > 0));
+  const route = v6 ? rt.aaaa : rt.a;
+  const family = v6 ? 'aaaa' : 'a';
+  const choice = route.choice[region];
   const dc = choice % moved;
-  const scope = rt.independent ? 0 : (located & 0xff) + (v4 && prefix !== null ? 96 : 0);
   const list = svc.policy === 'primary' ? [svc.primary, ...svc.standbys] : svc.preference[region];
   const detail = hasDetail(health) ? health : null;
   return {
@@ -121,13 +199,44 @@ export function explain(router: Decider, health: HealthView, name: string, addr:
         up: detail ? detail.verdictUp(svc.name, dcName) : health.isUp(svc.name, dcName),
         drained: detail ? detail.isDrained(svc.name, dcName) : false,
         chosen: i === dc,
+        noAddresses: (svc.addresses[i]?.[family].length ?? 0) === 0,
       };
     }),
     chosen: dc === rt.ndc ? 'all' : map.datacenters[dc].name,
-    fallback: rt.fallback[region] === 1,
-    scope: prefix === null ? 0 : scope,
+    fallback: route.fallback[region] === 1,
     ttl: choice >= moved ? svc.failoverTtl : svc.ttl,
   };
+}
+
+/** One line saying what the server answers, then its records (answer, authority, additional). */
+export function answerLines(e: Explanation): string[] {
+  const a = e.answer;
+  let head: string;
+  switch (a.kind) {
+    case 'refused':
+      head = `answer REFUSED: ${e.name} is outside every zone of this server`;
+      break;
+    case 'nxdomain':
+      head = `answer NXDOMAIN: no such name${a.answer.length ? ' at the end of the CNAME chain' : ''} (SOA in authority)`;
+      break;
+    case 'referral':
+      head = `answer referral (NOERROR, not authoritative): delegated to ${a.authority[0]?.split(' ')[0] ?? '?'}`;
+      break;
+    case 'nodata':
+      head = `answer NODATA (NOERROR, no ${e.qtype} records${a.answer.length ? ' at the end of the CNAME chain' : ''}; SOA in authority)`;
+      break;
+    default: {
+      const last = a.answer[a.answer.length - 1]?.split(' ');
+      const open = last !== undefined && last[2] === 'CNAME' && e.qtype !== 'CNAME';
+      head = `answer NOERROR ${a.answer.length} record${a.answer.length === 1 ? '' : 's'}${open ? ' (CNAME chain leaves our zones: the resolver follows it)' : ''}`;
+    }
+  }
+  return [
+    head,
+    ...a.answer.map((r) => `answer-rr ${r}`),
+    ...a.authority.map((r) => `authority-rr ${r}`),
+    ...a.additional.map((r) => `additional-rr ${r}`),
+  ];
 }
 
 /** The explanation as short lines (each well under 255 bytes, one TXT string each). */
@@ -138,13 +247,17 @@ export function explanationLines(e: Explanation): string[] {
     `client ${e.address} (${e.source === 'ecs' ? `ECS ${e.subnet}` : 'resolver address'})`,
     `geoip ${geo} network ${e.geo.network || '(not in database)'}`,
     `region ${e.region} by ${e.rule}`,
+    `query ${e.name} ${e.qtype}`,
+    ...answerLines(e),
   ];
   if (e.service === null) {
-    lines.push('static answer: same for every client (scope 0)');
+    if (e.answer.kind === 'records') lines.push('static answer: same for every client (scope 0)');
   } else {
     lines.push(`service ${e.service} policy ${e.policy}`);
     lines.push(
-      `datacenters ${e.datacenters.map((d) => `${d.name}=${d.drained ? 'drained' : d.up ? 'up' : 'down'}${d.chosen ? '*' : ''}`).join(' ')}`,
+      `datacenters ${e.datacenters
+        .map((d) => `${d.name}=${d.drained ? 'drained' : d.up ? 'up' : 'down'}${d.noAddresses ? `(no ${e.qtype === 'AAAA' ? 'AAAA' : 'A'})` : ''}${d.chosen ? '*' : ''}`)
+        .join(' ')}`,
     );
     lines.push(`chosen ${e.chosen}${e.fallback ? ' (all down: fallback)' : ''}`);
     lines.push(`scope /${e.scope} ttl ${e.ttl}`);

@@ -1,4 +1,5 @@
 export { Router } from './router';
 export { applyHealth, buildTables, type Entry, type RoutingTables, type ServiceRuntime } from './tables';
-export { explain, explanationLines, serviceFor, type Explanation } from './explain';
+export { explain, explanationLines, serviceFor, type Explanation, type ServerAnswer } from './explain';
+export { qtypeCode, qtypeName } from './answer-text';
 export { buildTransfers, TRANSFER_MESSAGE_BYTES, type ZoneTransfer } from './transfer';

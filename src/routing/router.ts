@@ -72,6 +72,15 @@ export class Router implements QueryResolver, Decider {
   }
 
   resolve(q: Query, client: string): PreparedAnswer {
+    return this.answer(q, client, true);
+  }
+
+  /** The answer `resolve` gives, without counting it as served: explain asks this, so it reports the same decision. */
+  preview(q: Query, client: string): PreparedAnswer {
+    return this.answer(q, client, false);
+  }
+
+  private answer(q: Query, client: string, count: boolean): PreparedAnswer {
     q.scope = 0;
     if (q.qclass !== CLASS_IN) return q.qclass === CLASS_CH ? this.debug.chaos(q, client) : REFUSED;
     const t = this.tables;
@@ -93,14 +102,15 @@ export class Router implements QueryResolver, Decider {
     if (!entry.dynamic) return entry.answer;
     const located = this.locate(q, client);
     const svc = entry.service;
-    if (!svc.independent) {
+    const route = entry.route;
+    if (!route.independent) {
       const scope = located & 0xff;
       // A ::ffff:a.b.c.d subnet is located as IPv4: its scope needs the 96 mapped bits back.
       q.scope = q.ecs !== null && q.ecs.family === 2 && isIpv4Mapped(q.ecs.address) ? scope + 96 : scope;
     }
     const region = located >> 8;
-    const choice = svc.choice[region];
-    svc.served[region * entry.answers.length + choice]++;
+    const choice = route.choice[region];
+    if (count) svc.served[region * entry.answers.length + choice]++;
     return entry.answers[choice];
   }
 

@@ -20,22 +20,43 @@ const MAX_CHAIN = 8;
 /** ANY (RFC 8482) answers with one RRset, the first present in this order. */
 const ANY_ORDER: RecordType[] = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS', 'SOA', 'PTR'];
 
+/**
+ * One address family's live routing state, rewritten by applyHealth when
+ * health changes. A and AAAA share one unless the service's AAAA answers skip
+ * datacenters without IPv6 (`aaaa_fallback: next`).
+ */
+export interface RouteState {
+  /**
+   * Per region: index into the entry's answers. 0..ndc-1 = that datacenter,
+   * ndc = "all"; the same plus ndc+1 = the same answer with the failover TTL
+   * (used when the answer moved off the region's first choice).
+   */
+  readonly choice: Int32Array;
+  /** True when every region gets the same answer: then the ECS scope is 0. */
+  independent: boolean;
+  /** Per region: 1 when every datacenter of the region's list is down and the fallback answers. */
+  readonly fallback: Uint8Array;
+  /** Per region: the datacenters this family picks from, in preference order. */
+  readonly lists: readonly (readonly number[])[];
+}
+
 /** A service's live routing state; `choice` is rewritten when health changes. */
 export interface ServiceRuntime {
   readonly index: number;
   readonly config: ServiceConfig;
   /** Number of datacenters in the map; answers[ndc] is the fail-open "all" answer. */
   readonly ndc: number;
+  /** A answers (and everything else that follows the region's list as the map gives it). */
+  readonly a: RouteState;
   /**
-   * Per region: index into the entry's answers. 0..ndc-1 = that datacenter,
-   * ndc = "all"; the same plus ndc+1 = the same answer with the failover TTL
-   * (used when the answer moved off the region's first choice).
+   * AAAA answers: the same object as `a`, or for `aaaa_fallback: next` (policy geo)
+   * one whose lists leave out the datacenters without IPv6 addresses.
    */
-  choice: Int32Array;
-  /** True when every region gets the same answer: then the ECS scope is 0. */
-  independent: boolean;
-  /** Per region: 1 when every datacenter of the region's list is down and the fallback answers. */
-  fallback: Uint8Array;
+  readonly aaaa: RouteState;
+  /** `a.choice`, `a.independent` and `a.fallback`, as the observability part reads them. */
+  readonly choice: Int32Array;
+  readonly independent: boolean;
+  readonly fallback: Uint8Array;
   /** Answers served, per region x choice index (region * answers + choice); read at scrape time. */
   served: Float64Array;
 }
@@ -47,6 +68,8 @@ export interface StaticEntry {
 export interface DynamicEntry {
   readonly dynamic: true;
   readonly service: ServiceRuntime;
+  /** The family state this entry's answers follow (service.a or service.aaaa). */
+  readonly route: RouteState;
   /** Indexed like ServiceRuntime.choice values. */
   readonly answers: PreparedAnswer[];
 }
@@ -98,15 +121,34 @@ function soaRR(zone: ZoneConfig, negative: boolean): RR {
 }
 
 export function buildTables(map: MapConfig): RoutingTables {
-  const services: ServiceRuntime[] = map.services.map((config, index) => ({
-    index,
-    config,
-    ndc: map.datacenters.length,
-    choice: new Int32Array(map.regions.length),
-    independent: false,
-    fallback: new Uint8Array(map.regions.length),
-    served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
-  }));
+  const services: ServiceRuntime[] = map.services.map((config, index) => {
+    const route = (lists: number[][]): RouteState => ({
+      choice: new Int32Array(map.regions.length),
+      independent: false,
+      fallback: new Uint8Array(map.regions.length),
+      lists,
+    });
+    const a = route(config.preference);
+    // AAAA skips datacenters without IPv6 (gdnsd and Route 53 users expect an answer, not NODATA).
+    // A region none of whose datacenters has IPv6 keeps its list: every choice there is NODATA anyway.
+    const has6 = (dc: number): boolean => (config.addresses[dc]?.aaaa.length ?? 0) > 0;
+    const apart =
+      config.aaaaFallback === 'next' && config.policy === 'geo' && config.preference.some((list) => list.some((dc) => !has6(dc)));
+    const aaaa = apart ? route(config.preference.map((list) => (list.some(has6) ? list.filter(has6) : list))) : a;
+    return {
+      index,
+      config,
+      ndc: map.datacenters.length,
+      a,
+      aaaa,
+      choice: a.choice,
+      get independent(): boolean {
+        return a.independent;
+      },
+      fallback: a.fallback,
+      served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
+    };
+  });
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();
@@ -248,7 +290,7 @@ export function buildTables(map: MapConfig): RoutingTables {
       for (const a of svc.config.addresses) answers.push(variant(a ? a[key] : []));
       answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
     }
-    return { dynamic: true, service: svc, answers };
+    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers };
   };
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
@@ -306,42 +348,49 @@ export function applyHealth(
 ): boolean {
   let changed = false;
   for (const svc of tables.services) {
-    const pref = svc.config.preference;
-    const moved = svc.ndc + 1;
     let primary = -1;
     if (svc.config.policy === 'primary') {
       const p = primaryOf(svc.index);
       primary = p >= 0 && svc.config.addresses[p] ? p : svc.config.primary;
     }
-    for (let r = 0; r < pref.length; r++) {
-      const list = pref[r];
-      let pick = -1;
-      if (primary >= 0) {
-        // Every region gets the primary, healthy or not: moving it is the leader's job (hold-down, fencing).
-        pick = primary === svc.config.primary ? primary : primary + moved;
-      } else {
-        for (const dc of list) {
-          if (isUp(svc.index, dc)) {
-            pick = dc === list[0] ? dc : dc + moved;
-            break;
-          }
-        }
-        svc.fallback[r] = pick < 0 ? 1 : 0;
-        if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
-      }
-      if (svc.choice[r] !== pick) {
-        svc.choice[r] = pick;
-        changed = true;
-      }
-    }
-    // Same addresses everywhere (TTLs may differ) = the answer does not depend on the client.
-    let same = true;
-    for (let r = 1; r < svc.choice.length; r++) if (svc.choice[r] % moved !== svc.choice[0] % moved) same = false;
-    svc.independent = same;
+    if (applyRoute(svc, svc.a, primary, isUp)) changed = true;
+    if (svc.aaaa !== svc.a && applyRoute(svc, svc.aaaa, primary, isUp)) changed = true;
   }
   return changed;
 }
 
-function fallbackChoice(fallback: Fallback, list: number[], ndc: number): number {
+function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isUp: (service: number, dc: number) => boolean): boolean {
+  let changed = false;
+  const moved = svc.ndc + 1;
+  const lists = route.lists;
+  for (let r = 0; r < lists.length; r++) {
+    const list = lists[r];
+    let pick = -1;
+    if (primary >= 0) {
+      // Every region gets the primary, healthy or not: moving it is the leader's job (hold-down, fencing).
+      pick = primary === svc.config.primary ? primary : primary + moved;
+    } else {
+      for (const dc of list) {
+        if (isUp(svc.index, dc)) {
+          pick = dc === list[0] ? dc : dc + moved;
+          break;
+        }
+      }
+      route.fallback[r] = pick < 0 ? 1 : 0;
+      if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
+    }
+    if (route.choice[r] !== pick) {
+      route.choice[r] = pick;
+      changed = true;
+    }
+  }
+  // Same addresses everywhere (TTLs may differ) = the answer does not depend on the client.
+  let same = true;
+  for (let r = 1; r < route.choice.length; r++) if (route.choice[r] % moved !== route.choice[0] % moved) same = false;
+  route.independent = same;
+  return changed;
+}
+
+function fallbackChoice(fallback: Fallback, list: readonly number[], ndc: number): number {
   return fallback === 'all' ? ndc : list[0];
 }

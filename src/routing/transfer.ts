@@ -51,10 +51,13 @@ function zoneRecords(map: MapConfig, zone: ZoneConfig, zoneIndex: number): RR[] 
   }
   for (const svc of map.services) {
     if (svc.zone !== zoneIndex) continue;
-    const addrs = svc.addresses[healthyChoice(svc, map.rules.defaultRegion)];
-    if (!addrs) continue;
-    for (const address of addrs.a) rest.push({ name: svc.name, ttl: svc.ttl, rdata: { type: 'A', address } });
-    for (const address of addrs.aaaa) rest.push({ name: svc.name, ttl: svc.ttl, rdata: { type: 'AAAA', address } });
+    const dc = healthyChoice(svc, map.rules.defaultRegion);
+    const addrs = svc.addresses[dc];
+    // AAAA as the query path answers it: with aaaa_fallback next, the list's first datacenter with IPv6.
+    const has6 = (i: number): boolean => (svc.addresses[i]?.aaaa.length ?? 0) > 0;
+    const dc6 = svc.aaaaFallback === 'next' && svc.policy === 'geo' ? (svc.preference[map.rules.defaultRegion].find(has6) ?? dc) : dc;
+    for (const address of addrs?.a ?? []) rest.push({ name: svc.name, ttl: svc.ttl, rdata: { type: 'A', address } });
+    for (const address of svc.addresses[dc6]?.aaaa ?? []) rest.push({ name: svc.name, ttl: svc.ttl, rdata: { type: 'AAAA', address } });
   }
   // Stable sort: records of one RRset keep their map-file order.
   rest.sort((a, b) => compareNames(a.name, b.name) || TYPE_CODE[a.rdata.type] - TYPE_CODE[b.rdata.type]);

@@ -77,7 +77,7 @@ test('explain --config: another map and its rules', () => {
   assert.match(r.stdout, /^chosen gz$/m);
 });
 
-test('explain with a bad IP, a bad --subnet, a name outside the zones or no IP: exit 2', () => {
+test('explain with a bad IP, a bad --subnet, a bad --type or no IP: exit 2', () => {
   const bad = cli('explain', '1.2.3', 'www.example.com');
   assert.equal(bad.code, 2, show(bad));
   assert.equal(bad.stdout, '', show(bad));
@@ -85,12 +85,18 @@ test('explain with a bad IP, a bad --subnet, a name outside the zones or no IP: 
   const subnet = cli('explain', '1.2.3.4', '--subnet', '33');
   assert.equal(subnet.code, 2, show(subnet));
   assert.match(subnet.stderr, /--subnet must be a prefix length from 1 to 32/);
-  const outside = cli('explain', '1.2.3.4', 'www.example.org');
-  assert.equal(outside.code, 2, show(outside));
-  assert.match(outside.stderr, /in none of the map's zones/);
+  const type = cli('explain', '1.2.3.4', 'www.example.com', '--type', 'BOGUS');
+  assert.equal(type.code, 2, show(type));
+  assert.match(type.stderr, /--type: "BOGUS" is not a record type/);
   const none = cli('explain');
   assert.equal(none.code, 2, show(none));
   assert.match(none.stderr, /usage: geosteer explain IP/);
+});
+
+test('explain a name outside the zones: the server answers REFUSED, and explain says so (exit 0)', () => {
+  const r = cli('explain', '1.2.3.4', 'www.example.org');
+  assert.equal(r.code, 0, show(r));
+  assert.match(r.stdout, /^answer REFUSED: www\.example\.org is outside every zone of this server$/m);
 });
 
 test('explain with a broken map: exit 1', () => {

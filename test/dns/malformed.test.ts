@@ -105,7 +105,9 @@ function checkReply(query: Buffer, reply: Buffer): number {
   assert.equal(reply[2] & 0x80, 0x80, 'QR not set in reply');
   assert.equal(reply.readUInt16BE(0), query.readUInt16BE(0), 'id not echoed');
   assert.equal((reply[2] >> 3) & 0x0f, (query[2] >> 3) & 0x0f, 'opcode not echoed');
-  assert.equal(reply[2] & 0x01, query[2] & 0x01, 'RD not echoed');
+  // RD and CD are QUERY flags (RFC 6895 2): echoed for opcode 0, cleared in replies to the others (NOTIMP, or FORMERR).
+  if (((query[2] >> 3) & 0x0f) === 0) assert.equal(reply[2] & 0x01, query[2] & 0x01, 'RD not echoed');
+  else assert.equal(reply[2] & 0x01 | reply[3] & 0x10, 0, 'RD or CD set in a reply to an opcode other than QUERY');
   const qd = reply.readUInt16BE(4);
   assert.ok(qd <= 1, 'QDCOUNT > 1 in reply');
   let off = 12;

@@ -1081,7 +1081,10 @@ function replyProblem(query: Buffer, reply: Buffer, tcp: boolean, out: { rcode: 
   if ((reply[2] & 0x80) === 0) return 'QR not set in reply';
   if (reply.readUInt16BE(0) !== query.readUInt16BE(0)) return 'id not echoed';
   if (((reply[2] >> 3) & 0x0f) !== ((query[2] >> 3) & 0x0f)) return 'opcode not echoed';
-  if ((reply[2] & 0x01) !== (query[2] & 0x01)) return 'RD not echoed';
+  // RD and CD are QUERY flags (RFC 6895 2): echoed for opcode 0, cleared in replies to any other opcode.
+  if (((query[2] >> 3) & 0x0f) === 0) {
+    if ((reply[2] & 0x01) !== (query[2] & 0x01)) return 'RD not echoed';
+  } else if ((reply[2] & 0x01) !== 0 || (reply[3] & 0x10) !== 0) return 'RD or CD set in a reply to an opcode other than QUERY';
   if (tcp && reply[2] & 0x02) return 'TC set over TCP';
   const qd = reply.readUInt16BE(4);
   let off = 12;

@@ -8,6 +8,8 @@ export interface QuerySpec {
   qclass?: number;
   opcode?: number;
   rd?: boolean;
+  /** Checking Disabled (RFC 4035 3.2.2), the fourth header byte's 0x10. */
+  cd?: boolean;
   /** Add an OPT record. */
   edns?: { udpSize?: number; version?: number; dnssecOk?: boolean; options?: Array<{ code: number; data: Buffer }> };
 }
@@ -19,6 +21,7 @@ export function buildQuery(spec: QuerySpec): Buffer {
   const header = Buffer.alloc(12);
   header.writeUInt16BE(spec.id ?? 0x1234, 0);
   header[2] = ((spec.opcode ?? 0) << 3) | (spec.rd ? 1 : 0);
+  header[3] = spec.cd ? 0x10 : 0;
   header.writeUInt16BE(1, 4);
   header.writeUInt16BE(spec.edns ? 1 : 0, 10);
   const q = Buffer.alloc(4);

@@ -85,9 +85,11 @@ const EXPECTED = [
   'sip.example.org. 300 A 192.0.2.26',
   'sub.example.org. 3600 NS ns.sub.example.org.',
   'ns.sub.example.org. 3600 A 192.0.2.99',
-  // policy geo: the default region (rest) lists iad first; iad has no AAAA
+  // policy geo: the default region (rest) lists iad first; iad has no AAAA, so the AAAA is the next
+  // datacenter's with AAAA (fra), as the query path answers it (aaaa_fallback: next, the default)
   'www.example.org. 30 A 198.51.100.10',
   'www.example.org. 30 A 198.51.100.11',
+  'www.example.org. 30 AAAA 2001:db8:10::10',
 ];
 const SOA = 'example.org. 3600 SOA ns1.example.org. hostmaster.example.org. 7 3600 600 1209600 300';
 
