@@ -26,7 +26,7 @@ export function queryLogger(log: Logger, router: () => Router, every: number): Q
         rec.region = r.map.regions[region]?.name;
         if (entry?.dynamic) {
           const svc = entry.service;
-          const c = svc.choice[region];
+          const c = entry.route.choice[region]; // the family the answer follows (AAAA may fall back to another DC)
           const d = c % (svc.ndc + 1);
           rec.service = svc.config.name;
           rec.dc = d < svc.ndc ? r.map.datacenters[d].name : 'all';
