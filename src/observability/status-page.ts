@@ -4,7 +4,7 @@ import { parseIp } from '../common/ip';
 import type { MapConfig } from '../config';
 import { hostAlive, hostBehindMs, type Drain, type FleetHost, type HealthMirror, type InvalidKeyStatus, type InvalidKind, type PairStatus } from '../health';
 import type { FleetView } from './fleet-metrics';
-import type { Router } from '../routing';
+import { qtypeCode, type Router } from '../routing';
 import { explain, explanationLines } from '../routing/explain';
 import type { Route } from './http';
 
@@ -394,7 +394,7 @@ export class ExplainRequestError extends Error {
   }
 }
 
-const EXPLAIN_PARAMS = ['ip', 'name', 'prefix'];
+const EXPLAIN_PARAMS = ['ip', 'name', 'prefix', 'type'];
 
 /** A parameter's text for an error message: short, and printable ASCII only. */
 function shown(text: string): string {
@@ -403,7 +403,7 @@ function shown(text: string): string {
 }
 
 /**
- * Runs an explanation for `?ip=&name=&prefix=`; throws ExplainRequestError for
+ * Runs an explanation for `?ip=&name=&prefix=&type=`; throws ExplainRequestError for
  * bad input. Unknown and repeated parameters are errors rather than ignored:
  * `?ip=A&ip=B` or a misspelt `subnet=24` would otherwise explain something
  * other than what was asked, and say nothing.
@@ -433,7 +433,10 @@ export function explainQuery(source: StatusSource, params: URLSearchParams): { n
     }
     prefix = Number(prefixText);
   }
-  const e = explain(source.router, source.mirror, name, addr, prefix);
+  const typeText = (params.get('type') ?? '').trim();
+  const qtype = typeText ? qtypeCode(typeText) : 1;
+  if (qtype === null) throw new ExplainRequestError('type', `type: "${shown(typeText)}" is not a record type (A, AAAA, MX, TXT, ... or TYPEnnn)`);
+  const e = explain(source.router, source.mirror, name, addr, prefix, qtype);
   return { name: e.name, lines: explanationLines(e) };
 }
 
@@ -790,7 +793,7 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 
-/** `/` (the page), `/api/status` (its data), `/api/explain?ip=&name=&prefix=`. */
+/** `/` (the page), `/api/status` (its data), `/api/explain?ip=&name=&prefix=&type=`. */
 export function statusRoutes(source: StatusSource): Route[] {
   return [
     {

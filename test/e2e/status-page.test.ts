@@ -203,7 +203,8 @@ test('/api/explain answers 400 naming the parameter for unknown, repeated and in
   for (const [query, parameter, pattern] of [
     // The bug: this explained 1.2.3.4 with no prefix and said nothing about 5.6.7.8 or subnet.
     ['ip=1.2.3.4&ip=5.6.7.8&subnet=999', 'ip', /ip: given more than once/],
-    ['ip=1.2.3.4&subnet=24', 'subnet', /unknown parameter "subnet" \(allowed: ip, name, prefix\)/],
+    ['ip=1.2.3.4&subnet=24', 'subnet', /unknown parameter "subnet" \(allowed: ip, name, prefix, type\)/],
+    ['ip=1.2.3.4&type=BOGUS', 'type', /type: "BOGUS" is not a record type/],
     ['subnet=24&ip=1.2.3.4', 'subnet', /unknown parameter "subnet"/],
     ['ip=1.2.3.4&prefix=24&prefix=16', 'prefix', /prefix: given more than once/],
     ['ip=1.2.3.4&name=www.example.com&name=api.example.com', 'name', /name: given more than once/],
@@ -219,6 +220,11 @@ test('/api/explain answers 400 naming the parameter for unknown, repeated and in
   }
   const ok = await getJson<{ lines: string[] }>(`${site.base}/api/explain?ip=183.6.0.1&name=www.example.com&prefix=24`);
   assert.equal(ok.status, 200);
+  // type= explains that record type, as `geosteer explain --type` does: AAAA answers with gz's IPv6 address.
+  const v6 = await getJson<{ lines: string[] }>(`${site.base}/api/explain?ip=183.6.0.1&name=www.example.com&prefix=24&type=AAAA`);
+  assert.equal(v6.status, 200);
+  assert.ok(v6.body.lines.some((l) => l.includes('2001:db8:10::10')), v6.body.lines.join('\n'));
+  assert.ok(!v6.body.lines.some((l) => l.includes('192.0.2.10')), 'an AAAA explanation shows no A answer');
 });
 
 test('map reloads, applied and refused, show in the recent changes', async () => {
