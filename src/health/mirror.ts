@@ -118,7 +118,8 @@ export class HealthMirror extends EventEmitter implements HealthView {
   private stopped = false;
   /** The full re-read in flight, if any; a resync asked for meanwhile runs again once it is done. */
   private syncing: Promise<boolean> | null = null;
-  private syncAgain = false;
+  /** The read queued behind the one in flight; every caller meanwhile shares it. */
+  private queued: Promise<boolean> | null = null;
   /**
    * Changes applied while a full read is in flight, replayed on top of its
    * result: the read may have run in Redis before them (a read queued during a
@@ -346,15 +347,17 @@ export class HealthMirror extends EventEmitter implements HealthView {
   resync(): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
     if (this.syncing) {
-      this.syncAgain = true;
-      return this.syncing;
+      // The read in flight may have started before the caller's change (or, in a
+      // test, before a fault), so the caller gets the next read, not that one.
+      const next = (): Promise<boolean> => {
+        this.queued = null;
+        return this.resync();
+      };
+      this.queued ??= this.syncing.then(next, next);
+      return this.queued;
     }
     const run = this.readAll().finally(() => {
       this.syncing = null;
-      if (this.syncAgain) {
-        this.syncAgain = false;
-        void this.resync();
-      }
     });
     this.syncing = run;
     return run;

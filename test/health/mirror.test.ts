@@ -305,6 +305,20 @@ function lostKeys(m: HealthMirror): { drains: string[]; primaries: string[] } {
   return { drains: (l?.drains ?? []).map((d) => `${d.service}|${d.dc}`), primaries: (l?.primaries ?? []).map((p) => p.service) };
 }
 
+test('a resync asked while one is in flight is a fresh read after it, shared by every caller meanwhile', async () => {
+  const p = prefix();
+  const m = await startMirror(redisStore(p));
+  const first = m.resync();
+  const second = m.resync();
+  const third = m.resync();
+  // The read in flight may have been sent before the caller's change (the
+  // frozen-Redis test below once got a resync that had left before the freeze).
+  assert.notStrictEqual(second, first, 'a second caller does not ride the read already in flight');
+  assert.strictEqual(third, second, 'callers meanwhile share one queued read');
+  assert.deepEqual(await Promise.all([first, second, third]), [true, true, true]);
+  assert.notStrictEqual(m.resync(), second, 'with nothing in flight, a new ask is a new read');
+});
+
 test('Redis frozen (SIGSTOP): isUp never waits on it; converges after the thaw', async (t) => {
   const p = prefix();
   const writer = redisStore(p);
