@@ -110,9 +110,25 @@ export function check(file: string, out: (s: string) => void, err: (s: string) =
   }
   out(`${file}: OK (version ${map.version})`);
   out(`geoip: ${cur.db.description}`);
+  for (const w of asnWarnings(map)) err(`${file}: warning: ${w}`);
+  if (map.asn) out(renderAsnTable(map.asn));
   out(`${map.datacenters.length} datacenters, ${map.regions.length} regions, ${map.zones.length} zones, ${map.services.length} services\n`);
   out(renderRegionTable(map));
   return 0;
+}
+
+/** An AS number that matches no block routes nobody: a typo, or a database without it. */
+function asnWarnings(map: MapConfig): string[] {
+  return (map.asn?.rules ?? [])
+    .filter((a) => a.v4Blocks + a.v6Blocks === 0)
+    .map((a) => `AS${a.asn} (region ${a.region}${a.group ? `, group ${a.group}` : ''}) matches no block in the ASN database ${map.asn?.description ?? ''}`);
+}
+
+/** Per AS number of the map: its organisation, region and how many blocks of the ASN database it matched. */
+export function renderAsnTable(asn: NonNullable<MapConfig['asn']>): string {
+  const rows = [['ASN', 'ORGANISATION', 'GROUP', 'REGION', 'IPV4 BLOCKS', 'IPV6 BLOCKS']];
+  for (const a of asn.rules) rows.push([`AS${a.asn}`, shorten(a.org || '-', 40), a.group ?? '-', a.region, String(a.v4Blocks), String(a.v6Blocks)]);
+  return `asn: ${asn.description}\n${table(rows)}\n`;
 }
 
 /** A valid map as JSON: what the text table shows. */
@@ -124,6 +140,7 @@ function summary(l: Loaded): Record<string, unknown> {
     file: l.file,
     version: map.version,
     geoip: { database: map.geoDatabase, description: l.db.description },
+    ...(map.asn ? { asn: { database: map.asn.database, description: map.asn.description, rules: map.asn.rules, warnings: asnWarnings(map) } } : {}),
     datacenters: map.datacenters.map((d) => d.name),
     regions: map.regions.map((r) => ({ name: r.name, datacenters: r.datacenters.map(dc) })),
     rules: Object.fromEntries(ruleOwners(map.rules)),
@@ -260,6 +277,7 @@ export function renderRegionTable(map: MapConfig): string {
     const keys = (m: Map<string, number>): string[] => [...m].filter(([, v]) => v === i).map(([k]) => k);
     const matches = [
       ...r.cidrs.filter((c) => c.region === i).map((c) => `cidr ${formatCidr(c.cidr.bytes, c.cidr.prefix)}`),
+      ...(r.asn ? [...r.asn.regions].filter(([, v]) => v === i).map(([k]) => `AS${k}`) : []),
       ...keys(r.subdivisions),
       ...keys(r.countries).map((k) => `country ${k}`),
       ...keys(r.continents).map((k) => `continent ${k}`),

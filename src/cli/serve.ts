@@ -182,7 +182,12 @@ interface Generation {
 export const mapCopyPath = (snapshot: string): string => `${snapshot.replace(/(-health)?\.json$/, '')}-map.json`;
 
 const mmdbPath = (map: MapConfig): string => (map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase);
-const mapFiles = (map: MapConfig): string[] => [resolve(map.file), ...map.zones.map((z) => z.file).filter((f): f is string => f !== null)];
+// The ASN database given by path is watched with the map: a new file is a map reload (which re-reads it).
+const mapFiles = (map: MapConfig): string[] => [
+  resolve(map.file),
+  ...map.zones.map((z) => z.file).filter((f): f is string => f !== null),
+  ...(map.asn && map.asn.database !== 'default' ? [map.asn.database] : []),
+];
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const log = options.logger ?? createLogger();
@@ -343,7 +348,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const cur = gen;
     try {
       const next = load();
-      if (next.version === cur.map.version) {
+      if (next.version === cur.map.version && next.asn?.digest === cur.map.asn?.digest) {
         // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
         if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: next.version }, `map unchanged (version ${next.version}): nothing reloaded`);
         else log.debug({ reason, version: next.version }, 'map unchanged');

@@ -79,3 +79,11 @@ export class ControlError extends GeosteerError {
     this.name = 'ControlError';
   }
 }
+
+/** The ASN database a map's `asns:` rules need could not be read or is not an ASN database. */
+export class AsnDbError extends GeosteerError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('GS_ERR_ASN_DATABASE', message, options);
+    this.name = 'AsnDbError';
+  }
+}

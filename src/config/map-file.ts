@@ -19,6 +19,7 @@ import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, 
 import { DEFAULT_RRL_CONFIG, parseRrlBlock } from './rrl-config';
 import type { RrlConfig } from '../dns';
 import { DEFAULT_ALERTS_CONFIG, parseAlertsBlock, type AlertsConfig } from './alerts-config';
+import { AsnRuleBuilder, parseAsnGroups, type AsnSummary } from './asn-config';
 
 /** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
 export interface MapConfig {
@@ -31,6 +32,8 @@ export interface MapConfig {
   server: ServerConfig;
   /** Absolute MMDB path, or 'default' for the bundled GeoLite2-City. */
   geoDatabase: string;
+  /** The `asns:` rules and where their blocks came from; null when no region has `asns:`. */
+  asn: AsnSummary | null;
   datacenters: DatacenterConfig[];
   regions: RegionConfig[];
   rules: RegionRules;
@@ -128,7 +131,7 @@ export interface ServiceConfig {
   checkTargets: (CheckTarget[] | null)[];
 }
 
-const TOP_KEYS = ['server', 'geoip', 'health', 'datacenters', 'regions', 'zones', 'services', 'alerts', 'limits'] as const;
+const TOP_KEYS = ['server', 'geoip', 'asn_groups', 'health', 'datacenters', 'regions', 'zones', 'services', 'alerts', 'limits'] as const;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
 const DEFAULT_SERVICE_TTL = 60;
@@ -192,12 +195,19 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
 
   // geoip
   let geoDatabase = 'default';
-  for (const [k, v] of r.map(top.get('geoip'), 'geoip', ['database'])) {
+  let asnDatabase = 'default';
+  let asnDbNode: Node | null = null;
+  for (const [k, v] of r.map(top.get('geoip'), 'geoip', ['database', 'asn_database'])) {
     if (k === 'database') {
       const s = r.str(v, 'geoip.database');
       if (s) geoDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
+    } else if (k === 'asn_database') {
+      const s = r.str(v, 'geoip.asn_database');
+      asnDbNode = v;
+      if (s) asnDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
     }
   }
+  const asnGroups = parseAsnGroups(r, top.get('asn_groups'));
 
   const health = top.has('health') ? parseHealthBlock(r, top.get('health') ?? null) : { ...DEFAULT_HEALTH_CONFIG };
   const alerts = top.has('alerts') ? parseAlertsBlock(r, top.get('alerts') ?? null) : { ...DEFAULT_ALERTS_CONFIG };
@@ -243,6 +253,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     ruleOwner.set(key, region);
     return true;
   };
+  const asnRules = new AsnRuleBuilder(r, asnGroups, claim);
   const regNode = top.get('regions');
   // A `default:` that is not true/false is already reported; "no default region" would only repeat it.
   let defaultReported = false;
@@ -258,11 +269,12 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     regions.push(region);
     rules.regions.push(name);
     let sawList = false;
-    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'datacenters'])) {
+    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'asns', 'datacenters'])) {
       const kp = join(path, k);
       const items = k === 'default' ? [] : r.seq(rv, kp);
       items.forEach((item, i) => {
         const ip = join(kp, i);
+        if (k === 'asns') return asnRules.item(item, ip, name, idx);
         const s = r.str(item, ip);
         if (s === null) return;
         if (k === 'countries') {
@@ -302,6 +314,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
   if (regNode && regions.length > 0 && rules.defaultRegion < 0 && !defaultReported) {
     r.error(regNode, 'regions', 'no default region: mark the one for unmatched clients with "default: true"');
   }
+  const asn = asnRules.finish(rules, asnDatabase, asnDbNode);
 
   // zones
   const zones: ZoneConfig[] = [];
@@ -485,6 +498,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     serverId: server.id,
     server,
     geoDatabase,
+    asn,
     datacenters,
     regions,
     rules,

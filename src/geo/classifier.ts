@@ -9,9 +9,11 @@ export interface Classification {
   region: number;
   /** Prefix length, in the family of the classified address, of the block around it over which this exact classification holds. */
   scope: number;
-  /** Which rule decided: 'cidr 10.0.0.0/8' | 'subdivision CN-GD' | 'country CN' | 'continent AS' | 'default' */
+  /** Which rule decided: 'cidr 10.0.0.0/8' | 'asn 4134 (Chinanet) group telecom' | 'subdivision CN-GD' | 'country CN' | 'continent AS' | 'default' */
   rule: string;
   match: GeoMatch;
+  /** AS number of the map's ASN block holding the address (only the AS numbers the map names are known), or null. */
+  asn: number | null;
 }
 
 export interface GeoClassifierOptions {
@@ -30,7 +32,7 @@ const UNKNOWN: GeoMatch = Object.freeze({ country: null, subdivision: null, cont
 type TrieNode = OverrideNode;
 
 /**
- * Maps client addresses to regions. Precedence: CIDR override (longest prefix) > subdivision > country >
+ * Maps client addresses to regions. Precedence: CIDR override (longest prefix) > ASN block > subdivision > country >
  * continent > default. Two ways in: `locate` (the hot path: region + merged scope from the region trie, no
  * allocation, no MMDB decode) and `classify` (direct MMDB lookup with the deciding rule and match, for
  * explaining decisions; results cached per address and frozen). Neither does I/O.
@@ -141,8 +143,11 @@ export class GeoClassifier {
     const bits = addr.length * 8;
     // Walk the override trie along addr: the deepest override on the path decides; the deepest branch
     // leaving the path marks the last bit that still separates addr from an override that does not contain it.
+    // ASN blocks share the trie (their own fields): the deepest on the path is the address's block.
     let winner: TrieNode | null = root.region >= 0 ? root : null;
     let winnerLen = 0;
+    let asnNode: TrieNode | null = root.asnRegion >= 0 ? root : null;
+    let asnLen = 0;
     let lastFork = -1;
     let node: TrieNode | null = root;
     for (let d = 0; d < bits && node; d++) {
@@ -152,6 +157,10 @@ export class GeoClassifier {
       if (node && node.region >= 0) {
         winner = node;
         winnerLen = d + 1;
+      }
+      if (node && node.asnRegion >= 0) {
+        asnNode = node;
+        asnLen = d + 1;
       }
     }
 
@@ -170,6 +179,10 @@ export class GeoClassifier {
       region = winner.region;
       rule = winner.rule;
       base = winnerLen;
+    } else if (asnNode) {
+      region = asnNode.asnRegion;
+      rule = asnNode.asnRule;
+      base = asnLen;
     } else {
       const d = decide(this.rules, geo.match);
       region = d.region;
@@ -179,6 +192,6 @@ export class GeoClassifier {
     // Overrides in addr/base that do not contain addr answer differently: shrink the scope until it excludes them.
     // (A fork at depth < base lies outside addr/base and changes nothing.)
     const scope = Math.min(bits, Math.max(base, lastFork + 1));
-    return Object.freeze({ region, scope, rule, match: geo.match });
+    return Object.freeze({ region, scope, rule, match: geo.match, asn: asnNode ? asnNode.asn : null });
   }
 }

@@ -5,3 +5,6 @@ export { GeoClassifier } from './classifier';
 export type { RegionRules, Classification, GeoClassifierOptions } from './classifier';
 export { RegionTrie, buildRegionTrieInWorker, packedRegion, packedScope } from './region-trie';
 export type { RegionTrieParts } from './region-trie';
+export { loadAsnData } from './asn-database';
+export type { AsnData, AsnInfo } from './asn-database';
+export type { AsnRules } from './rules';

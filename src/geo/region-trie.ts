@@ -227,18 +227,20 @@ class TrieBuilder {
 
   /**
    * Merged subtree below `v` where overrides may lie: `ov` is the override-trie node at this prefix (null if
-   * none at or below it), `active` the region of the longest override containing the whole block, or -1.
+   * none at or below it), `active` the region of the longest CIDR override containing the whole block, or -1,
+   * `asn` that of the ASN block containing it, or -1. A CIDR override beats an ASN block at any length.
    */
-  withOverrides(v: number, depth: number, bits: number, ov: OverrideNode | null, active: number): number {
-    if (ov === null) return active >= 0 ? ~active : this.sub(v, depth, bits);
-    if (depth >= bits) return active >= 0 ? ~active : v > this.nodeCount ? this.leaf(v) : this.defaultLeaf;
+  withOverrides(v: number, depth: number, bits: number, ov: OverrideNode | null, active: number, asn = -1): number {
+    const fixed = active >= 0 ? active : asn;
+    if (ov === null) return fixed >= 0 ? ~fixed : this.sub(v, depth, bits);
+    if (depth >= bits) return fixed >= 0 ? ~fixed : v > this.nodeCount ? this.leaf(v) : this.defaultLeaf;
     // A terminal above the override covers the whole block: both halves keep it.
     const v0 = v < this.nodeCount ? this.read(v, 0) : v;
     const v1 = v < this.nodeCount ? this.read(v, 1) : v;
     const o0 = ov.zero;
     const o1 = ov.one;
-    const l = this.withOverrides(v0, depth + 1, bits, o0, o0 !== null && o0.region >= 0 ? o0.region : active);
-    const r = this.withOverrides(v1, depth + 1, bits, o1, o1 !== null && o1.region >= 0 ? o1.region : active);
+    const l = this.withOverrides(v0, depth + 1, bits, o0, o0 !== null && o0.region >= 0 ? o0.region : active, o0 !== null && o0.asnRegion >= 0 ? o0.asnRegion : asn);
+    const r = this.withOverrides(v1, depth + 1, bits, o1, o1 !== null && o1.region >= 0 ? o1.region : active, o1 !== null && o1.asnRegion >= 0 ? o1.asnRegion : asn);
     return this.pool.join(l, r);
   }
 }
@@ -272,7 +274,7 @@ export class RegionTrie {
 
   /**
    * Walks the MMDB search tree once and builds the merged trie. Same precedence as GeoClassifier: cidr
-   * override > subdivision > country (+ registered_country) > continent > default. Throws RangeError for
+   * override > ASN block > subdivision > country (+ registered_country) > continent > default. Throws RangeError for
    * region ids outside `rules.regions`.
    */
   static build(db: GeoDatabase, rules: RegionRules): RegionTrie {
@@ -282,9 +284,9 @@ export class RegionTrie {
     const tree = db.tree();
     const ov = buildOverrideTries(rules);
     const b = new TrieBuilder(tree, rules);
-    const root4 = b.withOverrides(b.ipv4Start(), 0, 32, ov.v4, ov.v4.region);
+    const root4 = b.withOverrides(b.ipv4Start(), 0, 32, ov.v4, ov.v4.region, ov.v4.asnRegion);
     // An IPv4-only DB knows nothing about IPv6: everything there is "not found" (as GeoDatabase.lookup says).
-    const root6 = b.withOverrides(tree.ipVersion === 6 ? 0 : tree.nodeCount, 0, 128, ov.v6, ov.v6.region);
+    const root6 = b.withOverrides(tree.ipVersion === 6 ? 0 : tree.nodeCount, 0, 128, ov.v6, ov.v6.region, ov.v6.asnRegion);
     const n = b.pool.n;
     return new RegionTrie({
       kids: b.pool.kids.slice(0, n * 2),

@@ -13,6 +13,20 @@ export interface RegionRules {
   continents: Map<string, number>;
   /** Overrides; longest prefix wins; both families. */
   cidrs: { cidr: Cidr; region: number }[];
+  /** Carrier rules (`asns:`), below the overrides and above the subdivisions. Absent: none. */
+  asn?: AsnRules;
+}
+
+/** The `asns:` rules of a map with the blocks of their AS numbers, as read from the ASN database. */
+export interface AsnRules {
+  /** AS number -> region. */
+  regions: Map<number, number>;
+  /** AS number -> the rule text explanations show: 'asn 4134 (Chinanet) group telecom'. */
+  labels: Map<number, string>;
+  /** The blocks of those AS numbers (IPv4 as 4 bytes); disjoint, as an ASN database's networks are. */
+  blocks: { cidr: Cidr; asn: number }[];
+  /** Hash of `blocks`: two rule sets with equal regions and digests build the same trie. */
+  digest: string;
 }
 
 /**
@@ -25,6 +39,11 @@ export interface OverrideNode {
   /** Region of the override ending exactly here, or -1. */
   region: number;
   rule: string;
+  /** Region of the ASN block ending exactly here, or -1 (a CIDR override containing it wins). */
+  asnRegion: number;
+  /** AS number of that block, or -1. */
+  asn: number;
+  asnRule: string;
 }
 
 export interface OverrideTries {
@@ -33,7 +52,7 @@ export interface OverrideTries {
 }
 
 export function newOverrideNode(): OverrideNode {
-  return { zero: null, one: null, region: -1, rule: '' };
+  return { zero: null, one: null, region: -1, rule: '', asnRegion: -1, asn: -1, asnRule: '' };
 }
 
 export function isMappedV4(a: IpBytes): boolean {
@@ -52,6 +71,7 @@ export function checkRules(rules: RegionRules): void {
   for (const [k, v] of rules.subdivisions) check(v, `subdivision ${k}`);
   for (const [k, v] of rules.continents) check(v, `continent ${k}`);
   for (const { cidr, region } of rules.cidrs) check(region, `cidr ${formatIp(cidr.bytes)}/${cidr.prefix}`);
+  if (rules.asn) for (const [k, v] of rules.asn.regions) check(v, `asn ${k}`);
 }
 
 /**
@@ -60,7 +80,7 @@ export function checkRules(rules: RegionRules): void {
  */
 export function buildOverrideTries(rules: RegionRules): OverrideTries {
   const tries: OverrideTries = { v4: newOverrideNode(), v6: newOverrideNode() };
-  for (const { cidr, region } of rules.cidrs) {
+  const nodeAt = (cidr: Cidr): { node: OverrideNode; bytes: Uint8Array; prefix: number } => {
     let bytes = cidr.bytes;
     let prefix = cidr.prefix;
     if (bytes.length === 16 && prefix >= 96 && isMappedV4(bytes)) {
@@ -72,15 +92,34 @@ export function buildOverrideTries(rules: RegionRules): OverrideTries {
       if ((bytes[d >> 3] >> (7 - (d & 7))) & 1) node = node.one ??= newOverrideNode();
       else node = node.zero ??= newOverrideNode();
     }
+    return { node, bytes, prefix };
+  };
+  for (const { cidr, region } of rules.cidrs) {
+    const { node, bytes, prefix } = nodeAt(cidr);
     if (node.region < 0) {
       node.region = region;
       node.rule = `cidr ${formatIp(bytes)}/${prefix}`;
     }
   }
+  // ASN blocks live in the same trie, in their own fields: one walk finds both, and the precedence
+  // (any containing CIDR override first, then the ASN block) is applied where the two meet.
+  const asn = rules.asn;
+  if (asn) {
+    for (const b of asn.blocks) {
+      const region = asn.regions.get(b.asn);
+      if (region === undefined) continue;
+      const { node } = nodeAt(b.cidr);
+      if (node.asnRegion < 0) {
+        node.asnRegion = region;
+        node.asn = b.asn;
+        node.asnRule = asn.labels.get(b.asn) ?? `asn ${b.asn}`;
+      }
+    }
+  }
   return tries;
 }
 
-/** The GeoIP part of the precedence: subdivision > country > continent > default. */
+/** The GeoIP part of the precedence (below CIDR overrides and ASN rules): subdivision > country > continent > default. */
 export function decide(rules: RegionRules, m: GeoMatch): { region: number; rule: string } {
   let id: number | undefined;
   if (m.subdivision !== null && (id = rules.subdivisions.get(m.subdivision)) !== undefined) {

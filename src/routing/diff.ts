@@ -96,6 +96,7 @@ export function ruleOwners(rules: RegionRules): Map<string, string> {
   for (const [k, v] of rules.subdivisions) out.set(`subdivision ${k}`, name(v));
   for (const [k, v] of rules.countries) out.set(`country ${k}`, name(v));
   for (const [k, v] of rules.continents) out.set(`continent ${k}`, name(v));
+  if (rules.asn) for (const [k, v] of rules.asn.regions) out.set(`asn ${k}`, name(v));
   if (rules.defaultRegion >= 0) out.set('default', name(rules.defaultRegion));
   return out;
 }
@@ -341,6 +342,8 @@ export function sameRegionRules(a: MapConfig, b: MapConfig): boolean {
     a.rules.regions.length === b.rules.regions.length &&
     a.rules.regions.every((r, i) => r === b.rules.regions[i]) &&
     ra.size === rb.size &&
-    [...ra].every(([k, v]) => rb.get(k) === v)
+    [...ra].every(([k, v]) => rb.get(k) === v) &&
+    // The same AS numbers can cover other blocks after the ASN database changed.
+    a.rules.asn?.digest === b.rules.asn?.digest
   );
 }

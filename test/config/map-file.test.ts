@@ -255,7 +255,7 @@ describe('unknown keys', () => {
       text: edit('geoip:\n', 'listen: 127.0.0.1:53\ngeoip:\n'),
       at: 'listen:',
       path: 'listen',
-      message: 'unknown key "listen" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts, limits)',
+      message: 'unknown key "listen" (allowed: server, geoip, asn_groups, health, datacenters, regions, zones, services, alerts, limits)',
     },
     {
       name: 'rejects an unknown key inside a service',
@@ -1127,7 +1127,7 @@ test('deep block and flow mappings are refused the same way, with their path; 64
   assert.match(issuesOf(flow)[0].message, /nesting deeper than 64 levels/);
   // 63 lists under a top-level key: the map's own checks answer (an unknown key), not the depth limit.
   const ok = `${SAMPLE}\nextra: ${'['.repeat(63)}${']'.repeat(63)}\n`;
-  assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, health, datacenters, regions, zones, services, alerts, limits)']);
+  assert.deepEqual(issuesOf(ok).map((i) => i.message), ['unknown key "extra" (allowed: server, geoip, asn_groups, health, datacenters, regions, zones, services, alerts, limits)']);
 });
 
 test('a records block of 100,001 records is a normal map error at the first record over limits.zone_records: 100000', () => {
