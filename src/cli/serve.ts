@@ -26,7 +26,7 @@ import {
   type Route,
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
-import { Router } from '../routing';
+import { buildInWorker, Router, type BuildSource } from '../routing';
 import { sameRegionRules } from '../routing/diff';
 import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
@@ -339,23 +339,25 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string, load: () => MapConfig = () => loadMapFile(options.config), version: number | null = null): Promise<boolean> => {
+  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null): Promise<boolean> => {
     const cur = gen;
     try {
-      const next = load();
-      if (next.version === cur.map.version) {
+      // Parse, validate and build every answer in a worker thread: the answering thread only wires the result in.
+      const built = await buildInWorker(source, cur.map.version);
+      if (built.unchanged) {
         // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
-        if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: next.version }, `map unchanged (version ${next.version}): nothing reloaded`);
-        else log.debug({ reason, version: next.version }, 'map unchanged');
+        if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: built.version }, `map unchanged (version ${built.version}): nothing reloaded`);
+        else log.debug({ reason, version: built.version }, 'map unchanged');
         cur.published = version;
         return true;
       }
+      const next = built.map;
       const nextPath = mmdbPath(next);
       const nextDb = nextPath === cur.dbPath ? cur.classifier.database : GeoDatabase.open(nextPath);
       // Same database, same regions and rules (a list or service edit): the live trie serves the next map too.
       const trie = nextDb === cur.classifier.database && sameRegionRules(cur.map, next) ? cur.classifier.regionTrie : await buildRegionTrieInWorker(nextDb, next.rules);
       const nextClassifier = new GeoClassifier(nextDb, next.rules, { trie });
-      const nextRouter = new Router(next, nextClassifier, mirror);
+      const nextRouter = new Router(next, nextClassifier, mirror, built.prebuilt);
       cur.leader?.removeAllListeners();
       await cur.leader?.stop();
       await cur.prober?.stop();
@@ -408,7 +410,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // From a file: watch it and its zone files. From the published map: Redis says when it changes.
   const mapWatcher = published ? null : new MapWatcher(mapFiles(map), { intervalMs: options.mapPollMs });
   mapWatcher?.on('change', () => void reload('file changed'));
-  apply.fn = async (p, reason) => ((await reloadOnce(reason, () => loadPublished(p), p.version)) ? null : (reloads.lastError ?? 'rejected'));
+  apply.fn = async (p, reason) => ((await reloadOnce(reason, { kind: 'bundle', bundle: p.bundle, id }, p.version)) ? null : (reloads.lastError ?? 'rejected'));
   const onHup = (): void => void reload('SIGHUP');
   if (options.handleSignals) process.on('SIGHUP', onHup);
 
