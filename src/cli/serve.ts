@@ -1,7 +1,7 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
-import { loadMapBundle, loadMapFile, MapWatcher, type MapConfig } from '../config';
+import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
 import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
@@ -26,7 +26,7 @@ import {
   type Route,
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
-import { Router } from '../routing';
+import { buildInWorker, Router, type BuildSource, type Prebuilt } from '../routing';
 import { sameRegionRules } from '../routing/diff';
 import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
@@ -197,13 +197,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const lead = options.leadWorker !== false;
   const stateFor = (serverId: string): string | null =>
     options.snapshotPath !== undefined ? options.snapshotPath : options.redis || options.store?.kind === 'redis' ? join(tmpdir(), `geosteer-${serverId}-health.json`) : null;
-  // A published map is the same for every host: each names itself by --id (id.server, NSID, the registry).
-  const loadPublished = (p: PublishedMap): MapConfig => {
-    const m = loadMapBundle(p.bundle);
-    m.server.id = id;
-    m.serverId = id;
-    return m;
-  };
+  // A published map is the same for every host: each names itself by --id (id.server, NSID, the registry; build-worker.ts sets it).
+
   // The health store connects while the map loads: a start during a Redis outage then waits for
   // both at once (the published map's 3 s, the table's 2 s), not one after the other.
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
@@ -214,6 +209,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let member: FleetMember | null = null;
   let map: MapConfig;
   let db: GeoDatabase;
+  let prebuilt: Prebuilt;
   let startVersion: number | null = null;
   const fleetStore = options.redis ? new FleetStore(options.redis, { subscribe: published }) : null;
   const apply = { fn: async (_p: PublishedMap, _reason: string): Promise<string | null> => 'starting' };
@@ -236,15 +232,16 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const c = await member.candidates();
     const why: string[] = [];
     let refused: { version: number; message: string } | undefined;
-    let chosen: { p: PublishedMap; from: 'redis' | 'disk'; map: MapConfig; db: GeoDatabase } | null = null;
+    let chosen: { p: PublishedMap; from: 'redis' | 'disk'; map: MapConfig; db: GeoDatabase; prebuilt: Prebuilt } | null = null;
     for (const [p, from] of [[c.redis, 'redis'], [c.disk, 'disk']] as const) {
       if (!p) {
         why.push(from === 'redis' ? `Redis: ${c.why}` : 'disk copy: none');
         continue;
       }
       try {
-        const m = loadPublished(p);
-        chosen = { p, from, map: m, db: GeoDatabase.open(mmdbPath(m)) };
+        const b = await buildInWorker({ kind: 'bundle', bundle: p.bundle, id });
+        if (b.unchanged) throw new Error('unreachable: no version to compare with at start');
+        chosen = { p, from, map: b.map, db: GeoDatabase.open(mmdbPath(b.map)), prebuilt: b.prebuilt };
         break;
       } catch (err) {
         const msg = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : (err as Error).message;
@@ -259,11 +256,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
     if (chosen.from === 'disk') log.warn({ version: chosen.p.version, why }, `serving the disk copy of published map version ${chosen.p.version}: ${why[0]}`);
     member.started(chosen.p, chosen.from, refused);
-    ({ map, db } = chosen);
+    ({ map, db, prebuilt } = chosen);
     startVersion = chosen.p.version;
   } else {
     try {
-      map = loadMapFile(options.config);
+      // Start takes the reload's path: the answering thread's heap never holds the zone records.
+      const b = await buildInWorker({ kind: 'file', path: options.config });
+      if (b.unchanged) throw new Error('unreachable: no version to compare with at start');
+      ({ map, prebuilt } = b);
       db = GeoDatabase.open(mmdbPath(map));
     } catch (err) {
       await member?.close(); // its Redis connections would keep a failed start alive
@@ -306,7 +306,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   await mirror.start();
 
   const classifier = new GeoClassifier(db, map.rules);
-  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror), published: startVersion, ...makeProbes(map) };
+  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror, prebuilt), published: startVersion, ...makeProbes(map) };
   const dns = new DnsServer(gen.router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
   const reloads: ReloadStats = { ok: 0, failed: 0, lastError: null, lastAt: 0 };
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
@@ -344,23 +344,25 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string, load: () => MapConfig = () => loadMapFile(options.config), version: number | null = null): Promise<boolean> => {
+  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null): Promise<boolean> => {
     const cur = gen;
     try {
-      const next = load();
-      if (next.version === cur.map.version && next.asn?.digest === cur.map.asn?.digest) {
+      // Parse, validate and build every answer in a worker thread: the answering thread only wires the result in.
+      const built = await buildInWorker(source, { version: cur.map.version, asnDigest: cur.map.asn?.digest ?? null });
+      if (built.unchanged) {
         // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
-        if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: next.version }, `map unchanged (version ${next.version}): nothing reloaded`);
-        else log.debug({ reason, version: next.version }, 'map unchanged');
+        if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: built.version }, `map unchanged (version ${built.version}): nothing reloaded`);
+        else log.debug({ reason, version: built.version }, 'map unchanged');
         cur.published = version;
         return true;
       }
+      const next = built.map;
       const nextPath = mmdbPath(next);
       const nextDb = nextPath === cur.dbPath ? cur.classifier.database : GeoDatabase.open(nextPath);
       // Same database, same regions and rules (a list or service edit): the live trie serves the next map too.
       const trie = nextDb === cur.classifier.database && sameRegionRules(cur.map, next) ? cur.classifier.regionTrie : await buildRegionTrieInWorker(nextDb, next.rules);
       const nextClassifier = new GeoClassifier(nextDb, next.rules, { trie });
-      const nextRouter = new Router(next, nextClassifier, mirror);
+      const nextRouter = new Router(next, nextClassifier, mirror, built.prebuilt);
       cur.leader?.removeAllListeners();
       await cur.leader?.stop();
       await cur.prober?.stop();
@@ -413,7 +415,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // From a file: watch it and its zone files. From the published map: Redis says when it changes.
   const mapWatcher = published ? null : new MapWatcher(mapFiles(map), { intervalMs: options.mapPollMs });
   mapWatcher?.on('change', () => void reload('file changed'));
-  apply.fn = async (p, reason) => ((await reloadOnce(reason, () => loadPublished(p), p.version)) ? null : (reloads.lastError ?? 'rejected'));
+  apply.fn = async (p, reason) => ((await reloadOnce(reason, { kind: 'bundle', bundle: p.bundle, id }, p.version)) ? null : (reloads.lastError ?? 'rejected'));
   const onHup = (): void => void reload('SIGHUP');
   if (options.handleSignals) process.on('SIGHUP', onHup);
 

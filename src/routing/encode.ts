@@ -216,7 +216,7 @@ function opaqueName(wireLength: number): string {
  */
 export class SharedAnswer {
   private readonly byLength = new Map<number, PreparedAnswer>();
-  constructor(private readonly sections: Sections) {}
+  constructor(readonly sections: Sections) {}
 
   forLength(qnameWireLength: number): PreparedAnswer {
     let a = this.byLength.get(qnameWireLength);

@@ -6,6 +6,9 @@ import type { HealthView } from '../health';
 import { answerText, qtypeName, type AnswerText } from './answer-text';
 import type { RoutingTables } from './tables';
 
+const TYPE_A = 1;
+const TYPE_AAAA = 28;
+
 /**
  * What an explanation reads from the router: the map, its tables and the
  * same classification the query path uses. Router implements it; explain
@@ -67,20 +70,17 @@ function hasDetail(h: HealthView): h is HealthView & HealthDetail {
   return typeof (h as Partial<HealthDetail>).verdictUp === 'function' && typeof (h as Partial<HealthDetail>).isDrained === 'function';
 }
 
-/** The service a name leads to: itself, or the end of its CNAME chain inside our zones. */
+/**
+ * The service a name leads to: itself, or the end of its CNAME chain inside
+ * our zones. Read from the answer tables (the A, else AAAA, entry follows the
+ * service), so it holds on a server whose records live only in packed tables.
+ */
 export function serviceFor(router: Decider, name: string): number {
-  const map = router.map;
-  let cur = name.toLowerCase().replace(/\.$/, '');
-  for (let hop = 0; hop <= 8; hop++) {
-    const svc = map.services.findIndex((s) => s.name === cur);
-    if (svc >= 0) return svc;
-    let next: string | null = null;
-    for (const z of map.zones) {
-      const rec = z.records.find((r) => r.name === cur && r.rdata.type === 'CNAME');
-      if (rec && rec.rdata.type === 'CNAME') next = rec.rdata.target;
-    }
-    if (!next) return -1;
-    cur = next;
+  const node = router.tables.nodes.get(name.toLowerCase().replace(/\.$/, ''));
+  if (!node) return -1;
+  for (const qtype of [TYPE_A, TYPE_AAAA]) {
+    const e = node.types.get(qtype);
+    if (e?.dynamic) return e.service.index;
   }
   return -1;
 }

@@ -1,4 +1,5 @@
 export { Router } from './router';
+export { buildInWorker, type BuildSource, type Prebuilt } from './build';
 export { applyHealth, buildTables, type Entry, type RoutingTables, type ServiceRuntime } from './tables';
 export { explain, explanationLines, serviceFor, type Explanation, type ServerAnswer } from './explain';
 export { qtypeCode, qtypeName } from './answer-text';

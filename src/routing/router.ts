@@ -5,6 +5,7 @@ import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
 import { allowed, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
 import type { Decider } from './explain';
+import type { Prebuilt } from './build';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
 
@@ -33,10 +34,11 @@ export class Router implements QueryResolver, Decider {
     this.refreshHealth();
   };
 
-  constructor(map: MapConfig, classifier: GeoClassifier, health: HealthView) {
+  /** `prebuilt`: tables a worker built for `map` (build.ts); without it they are built here, now. */
+  constructor(map: MapConfig, classifier: GeoClassifier, health: HealthView, prebuilt?: Prebuilt) {
     this.map = map;
-    this.tables = buildTables(map);
-    this.transfers = buildTransfers(map);
+    this.tables = prebuilt?.tables ?? buildTables(map);
+    this.transfers = prebuilt?.transfers ?? buildTransfers(map);
     this.nsid = Buffer.from(map.server.id, 'latin1');
     this.rrl = map.server.rrl;
     this.debug = new DebugAnswers(map);

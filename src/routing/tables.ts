@@ -82,9 +82,15 @@ export interface NodeEntry {
   readonly any: Entry;
 }
 
+/** What the query path asks of the names: a Map built here, or packed tables a worker built (pack.ts). */
+export interface NodeLookup {
+  get(name: string): NodeEntry | undefined;
+  readonly size: number;
+}
+
 export interface RoutingTables {
   /** Every name that exists: owners, services, empty non-terminals, delegation points and glue below them. */
-  readonly nodes: Map<string, NodeEntry>;
+  readonly nodes: NodeLookup;
   /** Zone apex -> NXDOMAIN answer, for names under the zone that do not exist. */
   readonly nxdomain: Map<string, SharedAnswer>;
   /** Delegation point -> referral, for names below it that do not exist here. */
@@ -120,8 +126,9 @@ function soaRR(zone: ZoneConfig, negative: boolean): RR {
   };
 }
 
-export function buildTables(map: MapConfig): RoutingTables {
-  const services: ServiceRuntime[] = map.services.map((config, index) => {
+/** Each service's live routing state (health writes its choices); made on the thread that answers. */
+export function buildServices(map: MapConfig): ServiceRuntime[] {
+  return map.services.map((config, index) => {
     const route = (lists: number[][]): RouteState => ({
       choice: new Int32Array(map.regions.length),
       independent: false,
@@ -149,6 +156,9 @@ export function buildTables(map: MapConfig): RoutingTables {
       served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
     };
   });
+}
+
+export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildServices(map)): RoutingTables & { nodes: Map<string, NodeEntry> } {
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();

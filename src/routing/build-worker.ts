@@ -1,0 +1,36 @@
+// Worker entry of buildInWorker (build.ts): loads the map, builds and packs its tables, transfers them.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ConfigError } from '../common/errors';
+import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
+import { packTables, transferList } from './pack';
+import { buildTables } from './tables';
+import { buildTransfers } from './transfer';
+import type { BuildJob, BuildReply } from './build';
+
+function load(job: BuildJob): MapConfig {
+  if (job.source.kind === 'file') return loadMapFile(job.source.path);
+  const m = loadMapBundle(job.source.bundle);
+  m.server.id = job.source.id;
+  m.serverId = job.source.id;
+  return m;
+}
+
+function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
+  try {
+    const map = load(job);
+    if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { reply: { ok: true, unchanged: true, version: map.version }, transfer: [] };
+    const packed = packTables(buildTables(map), buildTransfers(map));
+    // The records are in the packed answers now; the answering thread gets the map without them.
+    const lite: MapConfig = { ...map, zones: map.zones.map((z) => ({ ...z, records: [] })) };
+    const records = map.zones.reduce((n, z) => n + z.records.length, 0);
+    return { reply: { ok: true, unchanged: false, map: lite, packed, records }, transfer: transferList(packed) };
+  } catch (err) {
+    if (err instanceof ConfigError) return { reply: { ok: false, issues: err.issues, message: err.message }, transfer: [] };
+    return { reply: { ok: false, issues: null, message: err instanceof Error ? err.message : String(err) }, transfer: [] };
+  }
+}
+
+if (parentPort) {
+  const { reply, transfer } = run(workerData as BuildJob);
+  parentPort.postMessage(reply, transfer);
+}

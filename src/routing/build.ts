@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, type ConfigIssue } from '../common/errors';
+import type { loadMapBundle, MapConfig } from '../config';
+import { unpackTables, type PackedTables } from './pack';
+import { buildServices, type RoutingTables } from './tables';
+import type { ZoneTransfer } from './transfer';
+
+/**
+ * A map version loaded and built off the answering thread: a worker thread
+ * parses and validates the map and its zone files, builds every answer and
+ * packs the tables into typed arrays that are transferred, not copied
+ * (pack.ts). What is left for the answering thread is wiring the services'
+ * live state to the packed answers: microseconds per service, nothing per
+ * record. Knot and NSD load in a background thread the same way; gdnsd swaps
+ * one pointer.
+ */
+
+export type BuildSource = { kind: 'file'; path: string } | { kind: 'bundle'; bundle: Parameters<typeof loadMapBundle>[0]; id: string };
+
+export interface BuildJob {
+  source: BuildSource;
+  /** The map now serving: when the loaded map is the same (version, and the ASN blocks it read), nothing is built (a touch, an unchanged SIGHUP). */
+  unless: Serving | null;
+}
+
+export interface Serving {
+  version: string;
+  asnDigest: string | null;
+}
+
+export type BuildReply =
+  | { ok: true; unchanged: true; version: string }
+  | { ok: true; unchanged: false; map: MapConfig; packed: PackedTables; records: number }
+  | { ok: false; issues: ConfigIssue[] | null; message: string };
+
+/** Tables ready for `new Router(map, classifier, health, prebuilt)`. */
+export interface Prebuilt {
+  tables: RoutingTables;
+  transfers: Map<string, ZoneTransfer>;
+}
+
+export type Built = { unchanged: true; version: string } | { unchanged: false; map: MapConfig; prebuilt: Prebuilt; records: number };
+
+/**
+ * Loads and builds the map of `source` in a worker thread. The map returned
+ * has no zone records (they live only in the packed answers). Rejects with
+ * ConfigError for a map that does not load, as loadMapFile throws it.
+ */
+export function buildInWorker(source: BuildSource, unless: Serving | null = null): Promise<Built> {
+  const job: BuildJob = { source, unless };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const w = new Worker(join(__dirname, 'build-worker.js'), { workerData: job });
+    w.once('message', (m: BuildReply) => {
+      settled = true;
+      if (!m.ok) {
+        reject(m.issues ? new ConfigError(m.issues) : new Error(m.message));
+        return;
+      }
+      if (m.unchanged) {
+        resolve({ unchanged: true, version: m.version });
+        return;
+      }
+      try {
+        const services = buildServices(m.map);
+        const { tables, transfers } = unpackTables(m.packed, services);
+        resolve({ unchanged: false, map: m.map, prebuilt: { tables, transfers }, records: m.records });
+      } catch (err) {
+        reject(err);
+      }
+    });
+    w.once('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    w.once('exit', (code) => {
+      if (!settled) reject(new Error(`map build worker exited with code ${code} before answering`));
+      settled = true;
+    });
+  });
+}
