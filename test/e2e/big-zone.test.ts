@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { bigZoneAnswer, writeBigZone } from '../helpers/big-zone';
 import { dig } from '../helpers/dig';
+import { buildQuery, udpExchange } from '../helpers/packet';
+import { sleep } from '../helpers/wait';
 import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
 
 // A zone file of 100,000 mixed records (A, AAAA, TXT, MX, CNAME) loads in a
@@ -26,10 +28,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('the 100,000 records are all in the loaded zone', () => {
-  const zone = s.map.zones.find((z) => z.name === 'example.com');
-  assert.ok(zone);
-  assert.equal(zone.records.filter((r) => /^n\d+\.example\.com$/.test(r.name)).length, N);
+test('the 100,000 records are all in the answer tables (the serving map keeps none: they were built in a worker)', () => {
+  let missing = 0;
+  for (let i = 0; i < N; i++) if (!s.router.tables.nodes.get(`n${i}.example.com`)) missing++;
+  assert.equal(missing, 0);
+  assert.deepEqual(s.map.zones.map((z) => z.records.length), [0]);
 });
 
 // First, middle and last of each type (i % 5 picks the type).
@@ -49,6 +52,33 @@ test('a CNAME to a record of the big zone is followed to its address', async () 
   const r = await dig(s.port, ['n99999.example.com', 'A']);
   assert.deepEqual(r.answer.map((a) => a[3]), ['CNAME', 'A']);
   assert.equal(r.answer[1][4], '10.1.134.155');
+});
+
+test('a reload of the big zone is built off the answering thread: a query every 2 ms across it, none lost', async (t) => {
+  const q = buildQuery({ name: 'n0.example.com', id: 7 });
+  const before = s.reloads.ok;
+  appendFileSync(join(dir, 'big.zone'), 'reloaded A 192.0.2.99\n');
+  const reloading = s.reload('test');
+  let done = false;
+  void reloading.finally(() => (done = true));
+  const waits: number[] = [];
+  let lost = 0;
+  while (!done || waits.length < 10) {
+    const t0 = performance.now();
+    if (!(await udpExchange(s.port, q, 2000))) lost++;
+    waits.push(performance.now() - t0);
+    await sleep(2);
+  }
+  assert.equal(await reloading, true);
+  assert.equal(s.reloads.ok, before + 1);
+  waits.sort((a, b) => a - b);
+  const worst = waits[waits.length - 1];
+  t.diagnostic(`${waits.length} queries across the reload, worst ${worst.toFixed(1)} ms, p99 ${waits[Math.floor(waits.length * 0.99)].toFixed(1)} ms, lost ${lost}`);
+  assert.equal(lost, 0);
+  // The goal (10 ms) is a bench figure (bench/RESULTS.md "Big zones"); this bound only catches a reload on the answering thread (seconds).
+  assert.ok(worst < 1000, `worst reply ${worst.toFixed(0)} ms during the reload`);
+  const r = await dig(s.port, ['reloaded.example.com', 'A']);
+  assert.equal(r.answer[0]?.[4], '192.0.2.99');
 });
 
 test('a name past the end of the zone is NXDOMAIN with the SOA', async () => {
