@@ -171,6 +171,10 @@ export class HealthMirror extends EventEmitter implements HealthView {
 
   /** First sync (or the snapshot when the store does not answer in time), then the timers. Never throws. */
   async start(): Promise<void> {
+    // A refusal (WRONGPASS, a bad certificate) the store met before this mirror listened is said
+    // now: serve builds its map off the thread, so the first attempt can fail before the mirror exists.
+    const early = this.store.ready ? null : (this.store.connectionError ?? null);
+    if (early) this.storeFailed(early);
     const ok = await this.firstSync();
     if (!ok) this.loadSnapshot();
     this.tick = setInterval(() => this.recompute(), this.opts.tickMs).unref();

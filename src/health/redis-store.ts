@@ -310,6 +310,10 @@ export class RedisStore extends EventEmitter implements HealthStore {
     return this.connected;
   }
 
+  get connectionError(): Error | null {
+    return this.lastError;
+  }
+
   private readonly where: string;
 
   constructor(private readonly options: RedisConnectionOptions) {

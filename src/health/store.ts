@@ -35,6 +35,8 @@ export interface HealthStore extends EventEmitter {
   readonly kind: 'memory' | 'redis';
   /** Connected (and subscribed): a loadAll now would be answered. */
   readonly ready: boolean;
+  /** Why the last connection attempt failed (secrets stripped), or null; absent for stores that cannot fail. */
+  readonly connectionError?: Error | null;
   /**
    * Everything, for a full resync, with what was skipped as unreadable in
    * `invalid`. Rejects when the store is unreachable, and with StoreReplyError
