@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { GeoDbError } from '../common/errors';
+import { runWorker } from '../common/worker';
 import { buildMatch, type GeoDatabase, type MmdbTree } from './database';
 import { FieldDecoder, ipv4Start, recordReader, type RecordReader } from './mmdb-raw';
 import { buildOverrideTries, checkRules, decide, type OverrideNode, type RegionRules } from './rules';
@@ -376,28 +376,8 @@ export type WorkerReply = { ok: true; parts: RegionTrieParts } | { ok: false; me
 export function buildRegionTrieInWorker(db: string | GeoDatabase, rules: RegionRules): Promise<RegionTrie> {
   checkRules(rules);
   const source = typeof db === 'string' ? { path: db } : { path: db.path, bytes: db.tree().buffer };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const w = new Worker(join(__dirname, 'region-trie-worker.js'), { workerData: { ...source, rules } });
-    w.once('message', (m: WorkerReply) => {
-      settled = true;
-      if (m.ok) {
-        try {
-          resolve(RegionTrie.fromParts(m.parts));
-        } catch (err) {
-          reject(err);
-        }
-      } else {
-        reject(m.geoDb ? new GeoDbError(m.message) : new Error(m.message));
-      }
-    });
-    w.once('error', (err) => {
-      if (!settled) reject(err);
-      settled = true;
-    });
-    w.once('exit', (code) => {
-      if (!settled) reject(new Error(`region trie worker exited with code ${code} before answering`));
-      settled = true;
-    });
+  return runWorker<WorkerReply>(join(__dirname, 'region-trie-worker.js'), { ...source, rules }).then((m) => {
+    if (!m.ok) throw m.geoDb ? new GeoDbError(m.message) : new Error(m.message);
+    return RegionTrie.fromParts(m.parts);
   });
 }

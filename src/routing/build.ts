@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigIssue } from '../common/errors';
+import { runWorker } from '../common/worker';
 import type { loadMapBundle, MapConfig } from '../config';
 import { unpackTables, type PackedTables } from './pack';
 import { buildServices, type RoutingTables } from './tables';
@@ -49,34 +49,10 @@ export type Built = { unchanged: true; version: string } | { unchanged: false; m
  */
 export function buildInWorker(source: BuildSource, unless: Serving | null = null): Promise<Built> {
   const job: BuildJob = { source, unless };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const w = new Worker(join(__dirname, 'build-worker.js'), { workerData: job });
-    w.once('message', (m: BuildReply) => {
-      settled = true;
-      if (!m.ok) {
-        reject(m.issues ? new ConfigError(m.issues) : new Error(m.message));
-        return;
-      }
-      if (m.unchanged) {
-        resolve({ unchanged: true, version: m.version });
-        return;
-      }
-      try {
-        const services = buildServices(m.map);
-        const { tables, transfers } = unpackTables(m.packed, services);
-        resolve({ unchanged: false, map: m.map, prebuilt: { tables, transfers }, records: m.records });
-      } catch (err) {
-        reject(err);
-      }
-    });
-    w.once('error', (err) => {
-      if (!settled) reject(err);
-      settled = true;
-    });
-    w.once('exit', (code) => {
-      if (!settled) reject(new Error(`map build worker exited with code ${code} before answering`));
-      settled = true;
-    });
+  return runWorker<BuildReply>(join(__dirname, 'build-worker.js'), job).then((m) => {
+    if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
+    if (m.unchanged) return { unchanged: true, version: m.version };
+    const { tables, transfers } = unpackTables(m.packed, buildServices(m.map));
+    return { unchanged: false, map: m.map, prebuilt: { tables, transfers }, records: m.records };
   });
 }
