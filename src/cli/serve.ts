@@ -197,8 +197,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const lead = options.leadWorker !== false;
   const stateFor = (serverId: string): string | null =>
     options.snapshotPath !== undefined ? options.snapshotPath : options.redis || options.store?.kind === 'redis' ? join(tmpdir(), `geosteer-${serverId}-health.json`) : null;
-  // A published map is the same for every host: each names itself by --id (id.server, NSID, the registry; build-worker.ts sets it).
-
   // The health store connects while the map loads: a start during a Redis outage then waits for
   // both at once (the published map's 3 s, the table's 2 s), not one after the other.
   const store = options.store ?? (options.redis ? new RedisStore(options.redis) : new MemoryStore());
@@ -240,7 +238,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       }
       try {
         const b = await buildInWorker({ kind: 'bundle', bundle: p.bundle, id });
-        if (b.unchanged) throw new Error('unreachable: no version to compare with at start');
         chosen = { p, from, map: b.map, db: GeoDatabase.open(mmdbPath(b.map)), prebuilt: b.prebuilt };
         break;
       } catch (err) {
@@ -262,7 +259,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     try {
       // Start takes the reload's path: the answering thread's heap never holds the zone records.
       const b = await buildInWorker({ kind: 'file', path: options.config });
-      if (b.unchanged) throw new Error('unreachable: no version to compare with at start');
       ({ map, prebuilt } = b);
       db = GeoDatabase.open(mmdbPath(map));
     } catch (err) {

@@ -9,6 +9,7 @@ import type { BuildJob, BuildReply } from './build';
 
 function load(job: BuildJob): MapConfig {
   if (job.source.kind === 'file') return loadMapFile(job.source.path);
+  // A published map is the same for every host: each names itself by --id (id.server, NSID, the registry).
   const m = loadMapBundle(job.source.bundle);
   m.server.id = job.source.id;
   m.serverId = job.source.id;

@@ -40,13 +40,22 @@ export interface Prebuilt {
   transfers: Map<string, ZoneTransfer>;
 }
 
-export type Built = { unchanged: true; version: string } | { unchanged: false; map: MapConfig; prebuilt: Prebuilt; records: number };
+export interface Fresh {
+  unchanged: false;
+  map: MapConfig;
+  prebuilt: Prebuilt;
+  records: number;
+}
+
+export type Built = { unchanged: true; version: string } | Fresh;
 
 /**
  * Loads and builds the map of `source` in a worker thread. The map returned
  * has no zone records (they live only in the packed answers). Rejects with
  * ConfigError for a map that does not load, as loadMapFile throws it.
  */
+export function buildInWorker(source: BuildSource): Promise<Fresh>;
+export function buildInWorker(source: BuildSource, unless: Serving | null): Promise<Built>;
 export function buildInWorker(source: BuildSource, unless: Serving | null = null): Promise<Built> {
   const job: BuildJob = { source, unless };
   return runWorker<BuildReply>(join(__dirname, 'build-worker.js'), job).then((m) => {
