@@ -9,6 +9,7 @@ import { GeoClassifier, GeoDatabase, RegionTrie, packedRegion, packedScope, type
 import { buildMatch } from '../src/geo/database';
 import { decide } from '../src/geo/rules';
 import { parseIp } from '../src/common/ip';
+import { prng } from '../test/helpers/random';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -19,17 +20,6 @@ function memMB(): { heap: number; ab: number; rss: number } {
   return { heap: m.heapUsed / 1e6, ab: m.arrayBuffers / 1e6, rss: m.rss / 1e6 };
 }
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function addresses(n: number, family: 4 | 6, seed: number): Uint8Array[] {
   const next = prng(seed);
@@ -67,7 +57,7 @@ function nsPerOp(addrs: Uint8Array[], passes: number, fn: (a: Uint8Array) => num
 function main(): void {
   const mapPath = join(__dirname, '../../geodata/map.yaml');
   const rules = loadMapFile(mapPath).rules;
-  const db = GeoDatabase.open(GeoDatabase.defaultPath());
+  const db = GeoDatabase.open(GeoDatabase.defaultPaths());
   console.log(`database: ${db.description}; map: ${mapPath} (${rules.regions.length} regions, ${rules.cidrs.length} cidrs)`);
   if (!gc) console.log('(run with --expose-gc for exact memory numbers)');
 
@@ -180,4 +170,4 @@ function verify(path: string, rules: RegionRules): void {
 
 main();
 const vi = process.argv.indexOf('--verify');
-if (vi >= 0) verify(process.argv[vi + 1] ?? GeoDatabase.defaultPath(), loadMapFile(join(__dirname, '../../geodata/map.yaml')).rules);
+if (vi >= 0) verify(process.argv[vi + 1] ?? GeoDatabase.defaultPaths(), loadMapFile(join(__dirname, '../../geodata/map.yaml')).rules);

@@ -15,7 +15,8 @@ const RESOLVERS: [string, string][] = [
   ['203.80.96.10', 'HKBN (HK)'], ['2400:3200::1', 'AliDNS IPv6'], ['240e:4c:4008::1', 'China Telecom IPv6'], ['2001:4860:4860::8888', 'Google IPv6'],
 ];
 
-const dbPath = process.argv[2] ?? GeoDatabase.defaultPath();
+// One MMDB, or an IPv4 and an IPv6 file joined by a comma (a split database such as DB-IP Lite).
+const dbPath = process.argv[2]?.split(',') ?? GeoDatabase.defaultPaths();
 const mapPath = process.argv[3] ?? join(__dirname, '../../geodata/map.yaml');
 const db = GeoDatabase.open(dbPath);
 const rules = loadMapFile(mapPath).rules;

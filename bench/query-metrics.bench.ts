@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 2_000_000);
   const map = loadMapFile(resolve(__dirname, '../../geodata/map.yaml'));
-  const db = GeoDatabase.open(GeoDatabase.defaultPath());
+  const db = GeoDatabase.open(GeoDatabase.defaultPaths());
   const mirror = new HealthMirror(new MemoryStore(), {});
   await mirror.start();
   const router = new Router(map, new GeoClassifier(db, map.rules), mirror);

@@ -14,7 +14,7 @@ import { buildQuery, ecsOption } from '../test/helpers/packet';
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 2_000_000);
   const base = loadMapFile(resolve(__dirname, '../../geodata/map.yaml'));
-  const db = GeoDatabase.open(GeoDatabase.defaultPath());
+  const db = GeoDatabase.open(GeoDatabase.defaultPaths());
   const mirror = new HealthMirror(new MemoryStore(), {});
   await mirror.start();
   const classifier = new GeoClassifier(db, base.rules);

@@ -1,7 +1,7 @@
 import { ConfigError, PublishedMapError, type ConfigIssue } from '../common/errors';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { describeRedis, FleetStore } from '../health';
-import { GeoClassifier, GeoDatabase } from '../geo';
+import { GeoClassifier, GeoDatabase, staleReason } from '../geo';
 import { countMovingSlash24, diffMaps, ruleOwners, sameRegionRules, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
 import { mapErrorText } from './map-error';
 import { requireRedis } from './redis-args';
@@ -62,18 +62,19 @@ function load(file: string, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[]
 
 /** A loaded map with its GeoIP database opened, or null (reported) when the database does not open here. */
 export function withGeo(file: string, map: MapConfig, dbs: Map<string, GeoDatabase>, issues: ConfigIssue[], err: (s: string) => void): Loaded | null {
-  const path = map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase;
-  let db = dbs.get(path);
+  const paths = GeoDatabase.pathsFor(map.geoDatabase, map.geoDatabaseIpv6);
+  const key = paths.join('\n');
+  let db = dbs.get(key);
   if (!db) {
     try {
-      db = GeoDatabase.open(path);
+      db = GeoDatabase.open(paths);
     } catch (e) {
       const message = `geoip.database: ${(e as Error).message}`;
       err(`${file}: ${message}`);
       issues.push({ file, line: 0, col: 0, path: 'geoip.database', message: (e as Error).message });
       return null;
     }
-    dbs.set(path, db);
+    dbs.set(key, db);
   }
   return { file, map, db };
 }
@@ -111,6 +112,8 @@ export function check(file: string, out: (s: string) => void, err: (s: string) =
   out(`${file}: OK (version ${map.version})`);
   out(`geoip: ${cur.db.description}`);
   for (const w of asnWarnings(map)) err(`${file}: warning: ${w}`);
+  const stale = staleReason(cur.db, map.geoMaxAgeMs);
+  if (stale) err(`${file}: warning: ${stale}`);
   if (map.asn) out(renderAsnTable(map.asn));
   out(`${map.datacenters.length} datacenters, ${map.regions.length} regions, ${map.zones.length} zones, ${map.services.length} services\n`);
   out(renderRegionTable(map));
@@ -139,7 +142,7 @@ function summary(l: Loaded): Record<string, unknown> {
     ok: true,
     file: l.file,
     version: map.version,
-    geoip: { database: map.geoDatabase, description: l.db.description },
+    geoip: { database: map.geoDatabase, files: l.db.paths, description: l.db.description, built: new Date(l.db.buildEpoch * 1000).toISOString(), stale: staleReason(l.db, map.geoMaxAgeMs) },
     ...(map.asn ? { asn: { database: map.asn.database, description: map.asn.description, rules: map.asn.rules, warnings: asnWarnings(map) } } : {}),
     datacenters: map.datacenters.map((d) => d.name),
     regions: map.regions.map((r) => ({ name: r.name, datacenters: r.datacenters.map(dc) })),

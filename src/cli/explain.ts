@@ -42,7 +42,7 @@ export function explainCommand(args: string[], defaultConfig: string, out: (s: s
     names = map.services.length ? map.services.map((s) => s.name) : map.zones.map((z) => z.name);
   }
 
-  const db = GeoDatabase.open(map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase); // GeoDbError: exit 1
+  const db = GeoDatabase.open(GeoDatabase.pathsFor(map.geoDatabase, map.geoDatabaseIpv6)); // GeoDbError: exit 1
   const classifier = new GeoClassifier(db, map.rules);
   // Offline: a fresh table, so every datacenter is up and nothing is drained. start() is never called: no timers.
   const health = new HealthMirror(new MemoryStore(), { quorum: map.health.quorum, snapshotPath: null });

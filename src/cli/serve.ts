@@ -4,7 +4,7 @@ import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
 import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
-import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher } from '../geo';
+import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher, staleReason } from '../geo';
 import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, START_TIMEOUT_MS, type PublishedMap, type HealthStore, type InvalidKeyStatus, type LostState, type MirrorOptions, type StateDoc, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
@@ -169,7 +169,7 @@ export function logProbes(log: Logger, prober: Prober | null, leader: PrimaryLea
 /** Everything built from one map version; a reload builds the next and swaps it in. */
 interface Generation {
   map: MapConfig;
-  dbPath: string;
+  dbPath: string[];
   classifier: GeoClassifier;
   router: Router;
   prober: Prober | null;
@@ -181,7 +181,7 @@ interface Generation {
 /** The state file's sibling holding the last published map loaded here: /tmp/geosteer-ns1-health.json -> /tmp/geosteer-ns1-map.json. */
 export const mapCopyPath = (snapshot: string): string => `${snapshot.replace(/(-health)?\.json$/, '')}-map.json`;
 
-const mmdbPath = (map: MapConfig): string => (map.geoDatabase === 'default' ? GeoDatabase.defaultPath() : map.geoDatabase);
+const mmdbPath = (map: MapConfig): string[] => GeoDatabase.pathsFor(map.geoDatabase, map.geoDatabaseIpv6);
 // The ASN database given by path is watched with the map: a new file is a map reload (which re-reads it).
 const mapFiles = (map: MapConfig): string[] => [
   resolve(map.file),
@@ -302,12 +302,18 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   await mirror.start();
 
   const classifier = new GeoClassifier(db, map.rules);
+  // Once per cluster (the lead worker) and again whenever another database comes in.
+  const warnIfStale = (d: GeoDatabase, m: MapConfig): void => {
+    const why = options.leadWorker !== false ? staleReason(d, m.geoMaxAgeMs) : null;
+    if (why) log.warn({ geoip: d.description, path: d.path, maxAgeDays: Math.round(m.geoMaxAgeMs / 86_400_000) }, why);
+  };
+  warnIfStale(db, map);
   let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror, prebuilt), published: startVersion, ...makeProbes(map) };
   const dns = new DnsServer(gen.router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
   const reloads: ReloadStats = { ok: 0, failed: 0, lastError: null, lastAt: 0 };
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
   const events = healthEvents(mirror).useMap(() => gen.map);
-  const metrics = new ServeMetrics(registry, { dns, get router() { return gen.router; }, get map() { return gen.map; }, mirror, reloads }, events);
+  const metrics = new ServeMetrics(registry, { dns, get router() { return gen.router; }, get map() { return gen.map; }, get geoip() { return gen.classifier.database; }, mirror, reloads }, events);
   dns.onRateLimit = (client, qname, qtype, rcode) =>
     log.warn({ client, qname, qtype, rcode, dropped: dns.stats.rrlDropped, slipped: dns.stats.rrlSlipped }, 'rate limiting responses (server.rrl); logged at most every 10 s');
   dns.stats.setTiming(options.timingSample ?? 64);
@@ -317,9 +323,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   // GeoIP database replaced in place: new trie (worker thread), same map.
   let geoWatcher: GeoDbWatcher | null = null;
-  const watchGeo = (path: string): void => {
+  const watchGeo = (paths: string[]): void => {
+    const path = paths.join(' + ');
     geoWatcher?.close();
-    geoWatcher = new GeoDbWatcher(path, { intervalMs: options.geoPollMs ?? 2000 });
+    geoWatcher = new GeoDbWatcher(paths, { intervalMs: options.geoPollMs ?? 2000 });
     geoWatcher.on('reload', (next: GeoDatabase) => {
       const g = gen;
       buildRegionTrieInWorker(next, g.map.rules).then(
@@ -328,6 +335,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
           g.classifier.setDatabase(next, trie);
           g.router.geoChanged(g.classifier);
           log.info({ geoip: next.description, path, trieNodes: trie.nodeCount }, 'GeoIP database reloaded');
+          warnIfStale(next, g.map);
         },
         (err: Error) => log.error({ err, path }, `GeoIP database rejected, keeping ${g.classifier.database.description}: ${err.message}`),
       );
@@ -354,7 +362,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       }
       const next = built.map;
       const nextPath = mmdbPath(next);
-      const nextDb = nextPath === cur.dbPath ? cur.classifier.database : GeoDatabase.open(nextPath);
+      const nextDb = nextPath.join('\n') === cur.dbPath.join('\n') ? cur.classifier.database : GeoDatabase.open(nextPath);
       // Same database, same regions and rules (a list or service edit): the live trie serves the next map too.
       const trie = nextDb === cur.classifier.database && sameRegionRules(cur.map, next) ? cur.classifier.regionTrie : await buildRegionTrieInWorker(nextDb, next.rules);
       const nextClassifier = new GeoClassifier(nextDb, next.rules, { trie });
@@ -370,7 +378,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       cur.router.detach();
       mirror.setQuorum(next.health.quorum);
       mapWatcher?.setFiles(mapFiles(next));
-      if (nextPath !== cur.dbPath) watchGeo(nextPath);
+      if (nextPath.join('\n') !== cur.dbPath.join('\n')) watchGeo(nextPath);
+      if (nextDb !== cur.classifier.database || next.geoMaxAgeMs !== cur.map.geoMaxAgeMs) warnIfStale(nextDb, next);
       probes.prober?.start();
       probes.leader?.start();
       reloads.ok++;

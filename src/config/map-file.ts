@@ -22,6 +22,9 @@ import { DEFAULT_ALERTS_CONFIG, parseAlertsBlock, type AlertsConfig } from './al
 import { AsnRuleBuilder, parseAsnGroups, type AsnSummary } from './asn-config';
 
 /** The validated map: what every other part of geosteer is built from. Indexes are stable within one load. */
+/** Age past which the GeoIP database in use is reported as stale (`geoip.max_age`). */
+export const DEFAULT_GEOIP_MAX_AGE_MS = 90 * 86_400_000;
+
 export interface MapConfig {
   file: string;
   /** Short hash of the map file and the zone files it names, to tell versions apart in logs and metrics. */
@@ -32,6 +35,10 @@ export interface MapConfig {
   server: ServerConfig;
   /** Absolute MMDB path, or 'default' for the bundled GeoLite2-City. */
   geoDatabase: string;
+  /** `geoip.database_ipv6`: the IPv6 file of a database split per family (absolute), or null. */
+  geoDatabaseIpv6: string | null;
+  /** `geoip.max_age`: a database built longer ago than this is logged and counted as stale at load. Default 90 days. */
+  geoMaxAgeMs: number;
   /** The `asns:` rules and where their blocks came from; null when no region has `asns:`. */
   asn: AsnSummary | null;
   datacenters: DatacenterConfig[];
@@ -195,17 +202,35 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
 
   // geoip
   let geoDatabase = 'default';
+  let geoDatabaseIpv6: string | null = null;
+  let ipv6Node: Node | null = null;
+  let geoMaxAgeMs = DEFAULT_GEOIP_MAX_AGE_MS;
   let asnDatabase = 'default';
   let asnDbNode: Node | null = null;
-  for (const [k, v] of r.map(top.get('geoip'), 'geoip', ['database', 'asn_database'])) {
+  for (const [k, v] of r.map(top.get('geoip'), 'geoip', ['database', 'database_ipv6', 'asn_database', 'max_age'])) {
     if (k === 'database') {
       const s = r.str(v, 'geoip.database');
       if (s) geoDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
+    } else if (k === 'database_ipv6') {
+      // Databases split per family (the ip-location-db MMDBs): geoip.database is then the IPv4 file.
+      const s = r.str(v, 'geoip.database_ipv6');
+      ipv6Node = v;
+      if (s) geoDatabaseIpv6 = isAbsolute(s) ? s : resolve(baseDir, s);
+    } else if (k === 'max_age') {
+      const d = r.str(v, 'geoip.max_age');
+      if (d !== null) {
+        const sec = parseDuration(d);
+        if (sec === null || sec <= 0) r.error(v, 'geoip.max_age', `expected a duration such as 90d or 12w, got ${JSON.stringify(d)}`);
+        else geoMaxAgeMs = sec * 1000;
+      }
     } else if (k === 'asn_database') {
       const s = r.str(v, 'geoip.asn_database');
       asnDbNode = v;
       if (s) asnDatabase = s === 'default' ? 'default' : isAbsolute(s) ? s : resolve(baseDir, s);
     }
+  }
+  if (geoDatabaseIpv6 !== null && geoDatabase === 'default') {
+    r.error(ipv6Node, 'geoip.database_ipv6', 'needs geoip.database set to the IPv4 file of the same database (the default database is already split)');
   }
   const asnGroups = parseAsnGroups(r, top.get('asn_groups'));
 
@@ -498,6 +523,8 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     serverId: server.id,
     server,
     geoDatabase,
+    geoDatabaseIpv6,
+    geoMaxAgeMs,
     asn,
     datacenters,
     regions,

@@ -1,5 +1,5 @@
 // Public face of the geo part: other parts import from here only.
-export { GeoDatabase, GeoDbWatcher } from './database';
+export { GeoDatabase, GeoDbWatcher, staleReason } from './database';
 export type { GeoMatch, GeoLookup, GeoDbWatcherOptions } from './database';
 export { GeoClassifier } from './classifier';
 export type { RegionRules, Classification, GeoClassifierOptions } from './classifier';

@@ -51,14 +51,23 @@ const KEY_SUBDIVISIONS = Buffer.from('subdivisions');
 const KEY_CONTINENT = Buffer.from('continent');
 const KEY_ISO_CODE = Buffer.from('iso_code');
 const KEY_CODE = Buffer.from('code');
+// The flat schema of the @ip-location-db MMDBs (DB-IP Lite): country_code and state1 (a name) as plain strings.
+const KEY_COUNTRY_CODE = Buffer.from('country_code');
+const KEY_STATE1 = Buffer.from('state1');
 
 /** Longest pointer chain followed (the format allows none to a pointer; mmdb-lib follows them). */
 const MAX_POINTER_HOPS = 4;
 /** Nesting limit while skipping values, against malicious files. */
 const MAX_DEPTH = 64;
 
-/** The fields of a record that the region rules read, in the shape of a CityResponse (for buildMatch). */
-export type PartialRecord = Pick<CityResponse, 'country' | 'registered_country' | 'subdivisions' | 'continent'>;
+/**
+ * The fields of a record that the region rules read, in the shape of a CityResponse (for buildMatch),
+ * or of the flat ip-location-db schema (`country_code`, `state1`).
+ */
+export type PartialRecord = Pick<CityResponse, 'country' | 'registered_country' | 'subdivisions' | 'continent'> & {
+  country_code?: string;
+  state1?: string;
+};
 
 export class FieldDecoder {
   private readonly b: Buffer;
@@ -100,6 +109,8 @@ export class FieldDecoder {
     let registered: string | undefined;
     let sub: string | undefined;
     let continent: string | undefined;
+    let countryCode: string | undefined;
+    let state1: string | undefined;
     for (let i = 0; i < n; i++) {
       const key = this.key(o);
       o = this.next;
@@ -108,6 +119,8 @@ export class FieldDecoder {
       else if (key === KEY_REGISTERED) registered = this.field(o, KEY_ISO_CODE);
       else if (key === KEY_CONTINENT) continent = this.field(o, KEY_CODE);
       else if (key === KEY_SUBDIVISIONS) sub = this.firstElementField(o, KEY_ISO_CODE);
+      else if (key === KEY_COUNTRY_CODE) countryCode = this.stringAt(o);
+      else if (key === KEY_STATE1) state1 = this.stringAt(o);
       o = this.skip(o, 0);
     }
     // Only the fields buildMatch reads; the casts stand in for the full MaxMind shapes.
@@ -116,6 +129,8 @@ export class FieldDecoder {
     if (registered !== undefined) rec.registered_country = { iso_code: registered } as PartialRecord['registered_country'];
     if (continent !== undefined) rec.continent = { code: continent } as PartialRecord['continent'];
     if (sub !== undefined) rec.subdivisions = [{ iso_code: sub }] as unknown as PartialRecord['subdivisions'];
+    if (countryCode !== undefined) rec.country_code = countryCode;
+    if (state1 !== undefined) rec.state1 = state1;
     return rec;
   }
 
@@ -203,7 +218,10 @@ export class FieldDecoder {
         return this.eq(p, KEY_ISO_CODE) ? KEY_ISO_CODE : null;
       case 9:
         return this.eq(p, KEY_CONTINENT) ? KEY_CONTINENT : null;
+      case 6:
+        return this.eq(p, KEY_STATE1) ? KEY_STATE1 : null;
       case 12:
+        if (this.eq(p, KEY_COUNTRY_CODE)) return KEY_COUNTRY_CODE;
         return this.eq(p, KEY_SUBDIVISIONS) ? KEY_SUBDIVISIONS : null;
       case 18:
         return b[p] === 0x72 && this.eq(p, KEY_REGISTERED) ? KEY_REGISTERED : null;
@@ -215,6 +233,12 @@ export class FieldDecoder {
     const b = this.b;
     for (let i = 0; i < key.length; i++) if (b[p + i] !== key[i]) return false;
     return true;
+  }
+
+  /** The string at `o` (following pointers); undefined for any other type, as a JS read of a non-string. */
+  private stringAt(o: number): string | undefined {
+    this.resolve(o);
+    return this.t === T_STRING ? this.b.toString('utf8', this.p, this.p + this.size) : undefined;
   }
 
   /** If the value at `o` is a map, its string value under `name` (last one wins); else undefined. */

@@ -6,17 +6,19 @@ import { RegionTrie, type WorkerReply } from './region-trie';
 import type { RegionRules } from './rules';
 
 interface Job {
-  path: string;
-  /** The database bytes, when the caller handed over a loaded GeoDatabase (a copy made by postMessage). */
-  bytes?: Uint8Array;
+  /** One file, or the two of a split database. */
+  paths: string[];
+  /** The bytes of each file, when the caller handed over a loaded GeoDatabase (copies made by postMessage). */
+  bytes?: Uint8Array[];
   rules: RegionRules;
 }
 
 function run(job: Job): { reply: WorkerReply; transfer: ArrayBuffer[] } {
   try {
-    const db = job.bytes
-      ? GeoDatabase.fromBuffer(Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength), job.path)
-      : GeoDatabase.open(job.path);
+    const bytes = job.bytes;
+    const db = bytes
+      ? GeoDatabase.fromBuffers(job.paths.map((path, i) => ({ path, buf: Buffer.from(bytes[i].buffer, bytes[i].byteOffset, bytes[i].byteLength) })))
+      : GeoDatabase.open(job.paths);
     const parts = RegionTrie.build(db, job.rules).toParts();
     return { reply: { ok: true, parts }, transfer: [parts.kids.buffer as ArrayBuffer] };
   } catch (err) {

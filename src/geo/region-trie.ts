@@ -160,7 +160,7 @@ class TrieBuilder {
   private readonly memoAtDepth = new Map<number, number>();
   private cut = false;
 
-  constructor(tree: MmdbTree, rules: RegionRules) {
+  constructor(tree: MmdbTree, rules: RegionRules, pool?: NodePool) {
     this.tree = tree;
     this.rules = rules;
     this.nodeCount = tree.nodeCount;
@@ -170,7 +170,7 @@ class TrieBuilder {
     this.memo = new Int32Array(tree.nodeCount).fill(UNSET);
     this.regionOf = new RecordRegions(tree.nodeCount >> 2);
     // The merged trie is a small fraction of the MMDB tree (GeoLite2-City: 48k nodes for 3.7M); it grows if needed.
-    this.pool = new NodePool(tree.nodeCount >> 6);
+    this.pool = pool ?? new NodePool(tree.nodeCount >> 6);
   }
 
   get recordCount(): number {
@@ -282,9 +282,12 @@ export class RegionTrie {
     checkRules(rules);
     if (rules.regions.length > MAX_REGIONS) throw new RangeError(`at most ${MAX_REGIONS} regions`);
     const tree = db.tree();
+    const tree4 = db.tree4();
     const ov = buildOverrideTries(rules);
     const b = new TrieBuilder(tree, rules);
-    const root4 = b.withOverrides(b.ipv4Start(), 0, 32, ov.v4, ov.v4.region, ov.v4.asnRegion);
+    // A split database answers IPv4 from its own file: a second builder over that tree, adding to the same nodes.
+    const b4 = tree4 === tree || tree4.buffer === tree.buffer ? b : new TrieBuilder(tree4, rules, b.pool);
+    const root4 = b4.withOverrides(b4.ipv4Start(), 0, 32, ov.v4, ov.v4.region, ov.v4.asnRegion);
     // An IPv4-only DB knows nothing about IPv6: everything there is "not found" (as GeoDatabase.lookup says).
     const root6 = b.withOverrides(tree.ipVersion === 6 ? 0 : tree.nodeCount, 0, 128, ov.v6, ov.v6.region, ov.v6.asnRegion);
     const n = b.pool.n;
@@ -294,7 +297,7 @@ export class RegionTrie {
       root4,
       root6,
       buildMs: performance.now() - t0,
-      recordCount: b.recordCount,
+      recordCount: b.recordCount + (b4 === b ? 0 : b4.recordCount),
       regionCount: rules.regions.length,
     });
   }
@@ -375,7 +378,7 @@ export type WorkerReply = { ok: true; parts: RegionTrieParts } | { ok: false; me
  */
 export function buildRegionTrieInWorker(db: string | GeoDatabase, rules: RegionRules): Promise<RegionTrie> {
   checkRules(rules);
-  const source = typeof db === 'string' ? { path: db } : { path: db.path, bytes: db.tree().buffer };
+  const source = typeof db === 'string' ? { paths: [db] } : { paths: db.files().map((f) => f.path), bytes: db.files().map((f) => f.buf) };
   return runWorker<WorkerReply>(join(__dirname, 'region-trie-worker.js'), { ...source, rules }).then((m) => {
     if (!m.ok) throw m.geoDb ? new GeoDbError(m.message) : new Error(m.message);
     return RegionTrie.fromParts(m.parts);

@@ -248,6 +248,8 @@ export interface ServeMetricsSource {
   readonly map: MapConfig;
   readonly mirror: HealthMirror;
   readonly reloads: { ok: number; failed: number; lastError: string | null; lastAt: number };
+  /** The GeoIP database in use (its build time, unix seconds). */
+  readonly geoip: { readonly buildEpoch: number; readonly description: string };
 }
 
 /** Every metric of a serving process: DNS, routing, health (its mirror), config. */
@@ -404,6 +406,20 @@ export class ServeMetrics {
       type: 'gauge',
       aggregator: 'max',
       read: () => [{ labels: { version: src.map.version, server: src.map.server.id }, value: 1 }],
+    });
+    scraped(r, {
+      name: 'geosteer_geoip_build_timestamp_seconds',
+      help: 'Build time (unix seconds) of the GeoIP database in use, from its metadata; label database: type and build date',
+      type: 'gauge',
+      aggregator: 'min',
+      read: () => [{ labels: { database: src.geoip.description }, value: src.geoip.buildEpoch }],
+    });
+    scraped(r, {
+      name: 'geosteer_geoip_stale',
+      help: '1 when the GeoIP database in use was built longer ago than geoip.max_age (default 90d): update it (README "Fresh GeoIP data")',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => [{ value: Date.now() - src.geoip.buildEpoch * 1000 > src.map.geoMaxAgeMs ? 1 : 0 }],
     });
   }
 

@@ -198,7 +198,7 @@ export function diffMaps(oldMap: MapConfig, newMap: MapConfig): MapDiff {
     return { service, change, fields, regions: regs };
   });
 
-  const geoip = { old: oldMap.geoDatabase, new: newMap.geoDatabase, same: oldMap.geoDatabase === newMap.geoDatabase };
+  const geoip = { old: oldMap.geoDatabase, new: newMap.geoDatabase, same: oldMap.geoDatabase === newMap.geoDatabase && oldMap.geoDatabaseIpv6 === newMap.geoDatabaseIpv6 };
   const changed =
     datacenters.added.length > 0 ||
     datacenters.removed.length > 0 ||

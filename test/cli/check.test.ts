@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runCliSync, showRun as show, type CliRun } from '../helpers/cli';
+import { runCliSync, showRun as show, withoutStaleWarning, type CliRun } from '../helpers/cli';
 
 // Tests run from dist/test/cli/: the compiled CLI is dist/src/cli/main.js, the repository root three levels up.
 const ROOT = resolve(__dirname, '../../..');
@@ -37,9 +37,9 @@ function posOf(text: string, needle: string): string {
 test('check on the sample map: exit 0, OK, the region table and the service table', () => {
   const r = cli('check', SAMPLE_PATH);
   assert.equal(r.code, 0, show(r));
-  assert.equal(r.stderr, '', show(r));
+  assert.equal(withoutStaleWarning(r.stderr), '', show(r));
   assert.match(r.stdout, new RegExp(`^${SAMPLE_PATH.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: OK \\(version [0-9a-f]{12}\\)$`, 'm'));
-  assert.match(r.stdout, /^geoip: GeoLite2-City/m);
+  assert.match(r.stdout, /^geoip: city ipv4 \+ city ipv6 built \d{4}-\d\d-\d\d$/m);
   assert.match(r.stdout, /^3 datacenters, 3 regions, 1 zones, 1 services$/m);
 
   const serviceAt = r.stdout.indexOf('service www.example.com (ttl 60s, failover ttl 30s, fallback first, no check: always up unless drained)');
@@ -120,10 +120,10 @@ test('check NEW --against OLD: exit 0, names the rule that moved, the region tab
   const dir = tempDir({ 'new.yaml': HB_TO_NORTH, 'old.yaml': SAMPLE });
   const r = cli('check', join(dir, 'new.yaml'), '--against', join(dir, 'old.yaml'));
   assert.equal(r.code, 0, show(r));
-  assert.equal(r.stderr, '', show(r));
+  assert.equal(withoutStaleWarning(r.stderr), '', show(r));
   assert.match(r.stdout, /^.*new\.yaml: OK \(version [0-9a-f]{12}\)$/m);
   assert.match(r.stdout, /^against .*old\.yaml: OK \(version [0-9a-f]{12}\)$/m);
-  assert.match(r.stdout, /^geoip: GeoLite2-City built \S+ \(both maps\)$/m);
+  assert.match(r.stdout, /^geoip: city ipv4 \+ city ipv6 built \S+ \(both maps\)$/m);
   assert.match(r.stdout, /^ {2}south\s+gz > bj > sg\s+gz > bj > sg$/m);
   assert.match(r.stdout, /^ {2}subdivision CN-HB\s+south -> north$/m);
   const m = /^ {2}\/24s moving: ([\d,.]+) \((\d+\.\d\d)% of IPv4\)$/m.exec(r.stdout);
@@ -220,7 +220,7 @@ test('check --against a map on another GeoIP database: says so and locates each 
   assert.equal(r.code, 0, show(r));
   assert.match(r.stdout, /^geoip: the maps use different databases; each map's addresses are located with its own$/m);
   assert.match(r.stdout, /^ {2}new: GeoLite2-Country built \S+ \(.*GeoLite2-Country\.mmdb\)$/m);
-  assert.match(r.stdout, /^ {2}old: GeoLite2-City built \S+ \(.*GeoLite2-City\.mmdb\)$/m);
+  assert.match(r.stdout, /^ {2}old: city ipv4 \+ city ipv6 built \S+ \(.*dbip-city-ipv4\.mmdb \+ .*dbip-city-ipv6\.mmdb\)$/m);
   // A Country database has no subdivisions: the south's provinces fall back to country CN (north).
   assert.match(r.stdout, /^ {4}gz -> bj\s+/m);
 });
@@ -246,4 +246,18 @@ test('check on maps that used to crash or pass silently: exit 1, one FILE:LINE:C
     assert.doesNotMatch(r.stderr, /call stack|RangeError|\n\s+at /, show(r));
     assert.equal(r.stdout, '', show(r));
   }
+});
+
+test('geoip.max_age: check warns (stderr, exit 0) when the database is older; a bad duration is a map error', () => {
+  const withAge = (age: string): string => edit('  database: default\n', `  database: default\n  max_age: ${age}\n`);
+  const dir = tempDir({ 'old.yaml': withAge('1d'), 'young.yaml': withAge('100000d'), 'bad.yaml': withAge('soon') });
+  const old = cli('check', join(dir, 'old.yaml'));
+  assert.equal(old.code, 0, show(old));
+  assert.match(old.stderr, /old\.yaml: warning: GeoIP database city ipv4 \+ city ipv6 built \d{4}-\d\d-\d\d is \d+ days old \(geoip\.max_age 1d\): .*README "Fresh GeoIP data"/);
+  const young = cli('check', join(dir, 'young.yaml'));
+  assert.equal(young.code, 0, show(young));
+  assert.equal(young.stderr, '', show(young));
+  const bad = cli('check', join(dir, 'bad.yaml'));
+  assert.equal(bad.code, 1, show(bad));
+  assert.match(bad.stderr, /geoip\.max_age: expected a duration such as 90d or 12w, got "soon"/);
 });

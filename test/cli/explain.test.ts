@@ -16,10 +16,10 @@ test('explain 183.6.0.1 www.example.com: Guangdong -> south -> gz, offline with 
   const r = cli('explain', '183.6.0.1', 'www.example.com');
   assert.equal(r.code, 0, show(r));
   assert.equal(r.stderr, '', show(r));
-  assert.match(r.stdout, /^# offline: .*geodata\/map\.yaml \(version [0-9a-f]{12}\), GeoLite2-City built \S+, every datacenter up, no drains$/m);
+  assert.match(r.stdout, /^# offline: .*geodata\/map\.yaml \(version [0-9a-f]{12}\), city ipv4 \+ city ipv6 built \S+, every datacenter up, no drains$/m);
   assert.match(r.stdout, /^name www\.example\.com$/m);
   assert.match(r.stdout, /^client 183\.6\.0\.1 \(resolver address\)$/m);
-  assert.match(r.stdout, /^geoip CN\/CN-GD\/AS network 183\.6\.0\.0\/20$/m);
+  assert.match(r.stdout, /^geoip CN\/CN-GD\/AS network 183\.6\.0\.0\/18$/m);
   assert.match(r.stdout, /^region south by subdivision CN-GD$/m);
   assert.match(r.stdout, /^datacenters gz=up\* bj=up sg=up$/m);
   assert.match(r.stdout, /^chosen gz$/m);

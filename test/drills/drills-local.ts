@@ -65,7 +65,7 @@ export function mmdbTruncated(ctx: DrillContext): Promise<DrillResult> {
   const r = emptyResult('e', 'mmdb-truncated', 'MMDB replaced by a truncated copy');
   return scoped(r, async (scope) => {
     const db = join(scope.dir, 'geo.mmdb');
-    copyFileSync(GeoDatabase.defaultPath(), db);
+    copyFileSync(GeoDatabase.geoLite2Path(), db);
     const rig = await startRig(scope, { mapOpts: { geoip: db }, serveArgs: ['--metrics-listen', 'off'] });
     const full = readFileSync(db);
     await fileFault(ctx, r, rig, scope, {
@@ -74,7 +74,7 @@ export function mmdbTruncated(ctx: DrillContext): Promise<DrillResult> {
       badWhat: `geo.mmdb replaced (rename) by its first ${full.length >> 1} of ${full.length} bytes`,
       rejected: /GeoIP database rejected/,
       // The Country DB has no subdivisions: Guangdong becomes plain CN -> north -> bj.
-      good: readFileSync(join(dirname(GeoDatabase.defaultPath()), 'GeoLite2-Country.mmdb')),
+      good: readFileSync(join(dirname(GeoDatabase.geoLite2Path()), 'GeoLite2-Country.mmdb')),
       goodWhat: 'geo.mmdb replaced by GeoLite2-Country (Guangdong loses its subdivision: south -> north)',
       moves: [
         ['www/south', ADDR.www.bj],

@@ -57,7 +57,7 @@ describe('_explain.NAME TXT', () => {
     assert.ok(r.flags.includes('aa'), 'authoritative');
     assert.equal(line(lines, 'name'), 'name www.example.com');
     assert.equal(line(lines, 'client'), 'client 183.6.0.0 (ECS 183.6.0.0/24)');
-    assert.equal(line(lines, 'geoip'), 'geoip CN/CN-GD/AS network 183.6.0.0/20');
+    assert.equal(line(lines, 'geoip'), 'geoip CN/CN-GD/AS network 183.6.0.0/18');
     assert.equal(line(lines, 'region'), 'region south by subdivision CN-GD');
     assert.equal(line(lines, 'datacenters'), 'datacenters gz=up* bj=up sg=up');
     assert.equal(line(lines, 'chosen'), 'chosen gz');
@@ -70,7 +70,7 @@ describe('_explain.NAME TXT', () => {
 
   test('a Beijing subnet: north, bj', async () => {
     const { lines } = await explainOf(s.port, 'www.example.com', `+subnet=${BJ}`);
-    // GeoLite2 has no subdivision for this network: CN without one is north by the country rule.
+    // Beijing (CN-BJ) is in no region's subdivisions: north by the country rule.
     assert.equal(line(lines, 'region'), 'region north by country CN');
     assert.equal(line(lines, 'datacenters'), 'datacenters bj=up* gz=up sg=up');
     assert.equal(line(lines, 'chosen'), 'chosen bj');

@@ -8,7 +8,7 @@ import { startServer, type TestServer } from '../helpers/server';
 // The checklist a DNS engineer runs with dig against the sample map
 // (geodata/map.yaml), one behaviour per test, against a real listening server.
 
-const GD = '183.6.0.0/24'; // CN-GD (GeoLite2 network 183.6.0.0/20)
+const GD = '183.6.0.0/24'; // CN-GD (the default database's network 183.6.0.0/18)
 const BJ = '202.96.0.0/24'; // CN-BJ (202.96.0.0/18)
 const US = '8.8.8.0/24'; // US (8.8.0.0/17)
 
@@ -25,7 +25,7 @@ describe('geo routing', () => {
     const r = await dig(s.port, ['www.example.com', 'A', `+subnet=${GD}`]);
     assert.equal(r.status, 'NOERROR');
     assert.deepEqual(r.answer.map((a) => a[4]), ['192.0.2.10']);
-    // GeoLite2's network is 183.6.0.0/20; every address of 183.0.0.0/11 is south too (like gdnsd's /11).
+    // The database's network is 183.6.0.0/18; every address of 183.0.0.0/11 is south too (like gdnsd's /11).
     assert.deepEqual(r.ecs, { address: '183.6.0.0', source: 24, scope: 11 });
   });
 

@@ -139,7 +139,7 @@ test('two serves with only the shared table follow publish and rollback; a versi
 
   // A map whose GeoIP database exists where it was published but not on these hosts.
   const mmdb = join(dir, 'city.mmdb');
-  copyFileSync(GeoDatabase.defaultPath(), mmdb);
+  copyFileSync(GeoDatabase.geoLite2Path(), mmdb);
   const v3 = mapWith('192.0.2.43', '');
   writeFileSync(v3, readFileSync(v3, 'utf8').replace('database: default', `database: ${mmdb}`));
   // Published as `geosteer publish` does on a host that has the file (bundle read and checked there)...

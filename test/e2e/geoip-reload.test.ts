@@ -25,7 +25,7 @@ async function until(check: () => Promise<boolean>, ms: number): Promise<boolean
 test('a replaced GeoIP database is used without restart; a broken one is rejected', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'geosteer-geo-'));
   const db = join(dir, 'geo.mmdb');
-  copyFileSync(GeoDatabase.defaultPath(), db);
+  copyFileSync(GeoDatabase.geoLite2Path(), db);
   const text = readFileSync(DEFAULT_MAP, 'utf8').replace('database: default', `database: ${db}`);
   const s = await startServer({ mapText: text, geoPollMs: 100 });
   try {
@@ -39,7 +39,7 @@ test('a replaced GeoIP database is used without restart; a broken one is rejecte
     assert.equal(await answer(), '192.0.2.10');
 
     // The Country database has no subdivisions: Guangdong becomes plain CN -> north -> bj.
-    const country = join(dirname(GeoDatabase.defaultPath()), 'GeoLite2-Country.mmdb');
+    const country = join(dirname(GeoDatabase.geoLite2Path()), 'GeoLite2-Country.mmdb');
     copyFileSync(country, join(dir, 'tmp2'));
     renameSync(join(dir, 'tmp2'), db);
     assert.ok(await until(async () => (await answer()) === '198.51.100.10', 5000), 'new database picked up');

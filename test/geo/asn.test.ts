@@ -28,7 +28,7 @@ describe('asns region rules', () => {
   let c: GeoClassifier;
   before(() => {
     map = loadMapFile(CARRIERS);
-    db = GeoDatabase.open(GeoDatabase.defaultPath());
+    db = GeoDatabase.open(GeoDatabase.geoLite2Path());
     c = new GeoClassifier(db, map.rules);
   });
 

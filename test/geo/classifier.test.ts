@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GeoClassifier, GeoDatabase, type Classification, type RegionRules } from '../../src/geo';
 import { cidrContains, formatIp, maskIp, parseCidr, parseIp, type Cidr } from '../../src/common/ip';
+import { prng } from '../helpers/random';
 
-const db = GeoDatabase.open(GeoDatabase.defaultPath());
+const db = GeoDatabase.open(GeoDatabase.geoLite2Path());
 // These tests are about classify(); the region trie behind locate() is tested in region-trie.test.ts.
 const LAZY = { trie: 'lazy' } as const;
 
@@ -39,17 +40,6 @@ function verdict(c: Classification): { region: number; rule: string } {
   return { region: c.region, rule: c.rule };
 }
 
-/** mulberry32: small seeded PRNG so the property tests are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function u32ToIp(n: number): Uint8Array {
   return new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
@@ -225,7 +215,7 @@ test('cache: a full cache is cleared and results stay correct; setDatabase clear
   assert.notEqual(again, first);
   assert.deepEqual(again, first);
 
-  const other = GeoDatabase.open(GeoDatabase.defaultPath());
+  const other = GeoDatabase.open(GeoDatabase.geoLite2Path());
   gc.setDatabase(other);
   assert.equal(gc.database, other);
   const fresh = gc.classify(ip('113.108.0.1'));

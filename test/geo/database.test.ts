@@ -10,7 +10,7 @@ import { GeoDbError } from '../../src/common/errors';
 import { occupyThreadPool } from '../helpers/wait';
 import { parseIp } from '../../src/common/ip';
 
-const DB_PATH = GeoDatabase.defaultPath();
+const DB_PATH = GeoDatabase.geoLite2Path();
 const db = GeoDatabase.open(DB_PATH);
 
 function ip(text: string): Uint8Array {

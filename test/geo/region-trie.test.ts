@@ -5,8 +5,9 @@ import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, packedRegion, pack
 import { GeoDbError } from '../../src/common/errors';
 import { formatIp, parseCidr, parseIp, type Cidr } from '../../src/common/ip';
 import { loadMapFile } from '../../src/config';
+import { prng, randomInside } from '../helpers/random';
 
-const db = GeoDatabase.open(GeoDatabase.defaultPath());
+const db = GeoDatabase.open(GeoDatabase.geoLite2Path());
 const MAP = join(__dirname, '../../../geodata/map.yaml');
 
 function ip(text: string): Uint8Array {
@@ -48,28 +49,7 @@ const rules: RegionRules = {
 const trie = RegionTrie.build(db, rules);
 const gc = new GeoClassifier(db, rules, { trie });
 
-/** mulberry32: small seeded PRNG so the property tests are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
-/** A random address inside addr/scope (either family): the first `scope` bits of addr, random bits after. */
-function randomInside(addr: Uint8Array, scope: number, next: () => number): Uint8Array {
-  const out = new Uint8Array(addr.length);
-  for (let i = 0; i < addr.length; i++) {
-    const keep = Math.max(0, Math.min(8, scope - i * 8)); // leading bits of this byte inside the prefix
-    const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
-    out[i] = (addr[i] & mask) | (next() & ~mask & 0xff);
-  }
-  return out;
-}
 
 function randomV4(next: () => number): Uint8Array {
   const x = next();
@@ -242,7 +222,7 @@ test('GeoClassifier.locate uses the trie; setDatabase rebuilds it or takes a pre
 });
 
 test('the Country database builds a trie too (no subdivisions there, so Guangdong is north)', () => {
-  const country = GeoDatabase.open(join(dirname(GeoDatabase.defaultPath()), 'GeoLite2-Country.mmdb'));
+  const country = GeoDatabase.open(join(dirname(GeoDatabase.geoLite2Path()), 'GeoLite2-Country.mmdb'));
   const t = RegionTrie.build(country, base);
   const c = new GeoClassifier(country, base, { trie: t });
   assert.equal(packedRegion(t.locate(ip('183.6.0.1'))), NORTH);
@@ -262,7 +242,7 @@ test('buildRegionTrieInWorker builds the same trie off the main thread; a bad pa
     const a = i % 2 ? randomV4(next) : randomV6(next, ip('2400::'), 8);
     assert.equal(t.locate(a), trie.locate(a), formatIp(a));
   }
-  const byPath = await buildRegionTrieInWorker(GeoDatabase.defaultPath(), rules);
+  const byPath = await buildRegionTrieInWorker(GeoDatabase.geoLite2Path(), rules);
   assert.equal(byPath.locate(ip('183.6.0.1')), trie.locate(ip('183.6.0.1')));
   await assert.rejects(buildRegionTrieInWorker('/nonexistent/geosteer.mmdb', rules), (err: unknown) => err instanceof GeoDbError && /cannot read/.test(err.message));
 });

@@ -20,7 +20,7 @@ before(async () => {
   const map = loadMapFile(DEFAULT_MAP);
   mirror = new HealthMirror(new MemoryStore());
   await mirror.start();
-  router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.defaultPath()), map.rules), mirror);
+  router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.geoLite2Path()), map.rules), mirror);
 });
 after(() => {
   router.detach();

@@ -183,7 +183,7 @@ test('countMovingSlash24: services only in one map are not compared', () => {
 });
 
 test('countMovingSlash24 on the sample map with Hubei moved to north: only gz -> bj moves; agrees with sampling each /24', () => {
-  const db = GeoDatabase.open(GeoDatabase.defaultPath());
+  const db = GeoDatabase.open(GeoDatabase.geoLite2Path());
   const oldC = new GeoClassifier(db, sample.rules, { cacheSize: 0 });
   const hb = load(HB_TO_NORTH);
   const newC = new GeoClassifier(db, hb.rules, { cacheSize: 0 });

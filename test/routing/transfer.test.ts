@@ -209,7 +209,7 @@ describe('Router.transfer', () => {
   let router: Router;
   before(async () => {
     await mirror.start();
-    router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.defaultPath()), map.rules, { trie: 'lazy' }), mirror);
+    router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.geoLite2Path()), map.rules, { trie: 'lazy' }), mirror);
   });
   after(() => {
     router.detach();
