@@ -1,5 +1,6 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resignDelayMs } from '../dnssec';
 import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
 import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
@@ -340,11 +341,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null): Promise<boolean> => {
+  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null, force = false): Promise<boolean> => {
     const cur = gen;
     try {
       // Parse, validate and build every answer in a worker thread: the answering thread only wires the result in.
-      const built = await buildInWorker(source, { version: cur.map.version, asnDigest: cur.map.asn?.digest ?? null });
+      // `force` (a re-sign) builds even an unchanged map: what changes is the signatures' validity.
+      const built = await buildInWorker(source, force ? null : { version: cur.map.version, asnDigest: cur.map.asn?.digest ?? null });
       if (built.unchanged) {
         // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
         if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: built.version }, `map unchanged (version ${built.version}): nothing reloaded`);
@@ -373,6 +375,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (nextPath !== cur.dbPath) watchGeo(nextPath);
       probes.prober?.start();
       probes.leader?.start();
+      scheduleResign();
       reloads.ok++;
       reloads.lastError = null;
       reloads.lastAt = Date.now();
@@ -387,6 +390,21 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       return false;
     }
   };
+  // Signed zones: rebuild (re-sign) halfway through the signatures' validity, jittered so a fleet
+  // does not re-sign in the same second; a failed re-sign keeps the old answers and tries again.
+  let resignTimer: NodeJS.Timeout | null = null;
+  const scheduleResign = (): void => {
+    if (resignTimer) clearTimeout(resignTimer);
+    resignTimer = null;
+    const signing = gen.router.signing;
+    if (!signing || published) return;
+    resignTimer = setTimeout(() => {
+      void reloadOnce('re-sign', undefined, null, true).then((ok) => {
+        if (!ok) resignTimer = setTimeout(scheduleResign, 60_000).unref();
+      });
+    }, resignDelayMs(signing.validity, Date.now())).unref();
+  };
+  scheduleResign();
   /** Reload now; a reload asked for while one runs is done once more after it. */
   const reload = async (reason: string): Promise<boolean> => {
     if (member && published) {
@@ -468,6 +486,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       webhook?.close();
       await admin?.close();
       mapWatcher?.close();
+      if (resignTimer) clearTimeout(resignTimer);
       await member?.close();
       geoWatcher?.close();
       await gen.leader?.stop();

@@ -13,5 +13,5 @@ export {
   type Algorithm,
   type ZoneKey,
 } from './keys';
-export { nsecRdata, rrsig, signedData, TYPE_DNSKEY, TYPE_NSEC, TYPE_NXNAME, TYPE_RRSIG, validityAt, ZoneSigner, BACKDATE_SECONDS, VALIDITY_SECONDS, type SigningStats, type Validity } from './sign';
+export { nsecRdata, resignDelayMs, rrsig, signedData, TYPE_DNSKEY, TYPE_NSEC, TYPE_NXNAME, TYPE_RRSIG, validityAt, ZoneSigner, BACKDATE_SECONDS, VALIDITY_SECONDS, type SigningStats, type Validity } from './sign';
 export { labelCount, nameWire } from './wire-name';

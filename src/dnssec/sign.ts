@@ -29,6 +29,17 @@ export function validityAt(nowMs: number, seconds = VALIDITY_SECONDS, backdate =
   return { inception: now - backdate, expiration: now + seconds };
 }
 
+/**
+ * When to re-sign: halfway through what is left of the validity, minus up to an hour of jitter,
+ * so resolvers never see a signature near its end and a fleet does not re-sign at once.
+ * At most 24 days (setTimeout's limit).
+ */
+export function resignDelayMs(v: Validity, nowMs: number, random: () => number = Math.random): number {
+  const left = v.expiration * 1000 - nowMs;
+  const jitter = random() * Math.min(3_600_000, left / 10);
+  return Math.max(1000, Math.min(0x7fffffff, left / 2 - jitter));
+}
+
 /** RFC 4034 6.3: the records of an RRset sorted by their canonical RDATA as octet strings. */
 function canonicalOrder(rdatas: readonly Buffer[]): Buffer[] {
   return [...rdatas].sort(Buffer.compare);

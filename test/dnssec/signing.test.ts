@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConfigError } from '../../src/common/errors';
+import { loadMapFile } from '../../src/config';
+import { dnskeyText, generateKey, loadZoneKeys } from '../../src/dnssec';
+import { dig } from '../helpers/dig';
+import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
+import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
+
+// Online signing checked by a real validator: BIND's delv (bind9-dnsutils) with our DNSKEY as trust
+// anchor says "fully validated" for answers, CNAME chains, NODATA, empty non-terminals and compact
+// NXDOMAIN; without DO the replies are the same bytes as from the unsigned map.
+
+const NS_LINE = '    ns: [ns1.example.com, ns2.example.com]';
+const EXTRA = `      sub        NS     ns.sub
+      ns.sub     A      192.0.2.53
+      a.b.ent    TXT    "deep"
+`;
+
+/** The sample map with a delegation and an empty non-terminal, signed with the keys in `keys` when given. */
+export function signedMapText(keys: string | null): string {
+  const text = readFileSync(DEFAULT_MAP, 'utf8').replace('      sip        A      192.0.2.26\n', (l) => l + EXTRA);
+  assert.ok(text.includes('ns.sub'));
+  return keys === null ? text : text.replace(NS_LINE, `${NS_LINE}\n    dnssec: { keys: ${keys} }`);
+}
+
+/** A directory with a fresh combined key for example.com, and delv's trust-anchor file for it. */
+export function keyDir(algorithm: 13 | 15 = 13): { dir: string; keys: string; anchor: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'gs-dnssec-'));
+  const keys = join(dir, 'keys');
+  mkdirSync(keys);
+  generateKey('example.com', keys, algorithm, true);
+  const [k] = loadZoneKeys(keys, 'example.com');
+  const f = dnskeyText(k, 3600).split(/\s+/);
+  const anchor = join(dir, 'anchor.conf');
+  writeFileSync(anchor, `trust-anchors {\n  example.com. static-key ${f[4]} ${f[5]} ${f[6]} "${f.slice(7).join('')}";\n};\n`);
+  return { dir, keys, anchor };
+}
+
+function delv(port: number, anchor: string, name: string, type: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('delv', [`@127.0.0.1`, '-p', String(port), '-a', anchor, '+root=example.com', name, type], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
+  });
+}
+
+describe('a signed zone, validated by delv', () => {
+  let signed: TestServer;
+  let plain: TestServer;
+  let k: ReturnType<typeof keyDir>;
+  before(async () => {
+    k = keyDir();
+    const mapPath = join(k.dir, 'map.yaml');
+    writeFileSync(mapPath, signedMapText('keys'));
+    signed = await startServer({ config: mapPath });
+    plain = await startServer({ mapText: signedMapText(null) });
+  });
+  after(async () => {
+    await signed?.close();
+    await plain?.close();
+  });
+
+  const cases: Array<[string, string, RegExp]> = [
+    ['www.example.com', 'A', /^www\.example\.com\.\s+60\s+IN\s+A\s/m],
+    ['www.example.com', 'AAAA', /IN\s+AAAA\s+2001:db8:/],
+    ['api.example.com', 'A', /CNAME\s+www\.example\.com\.[\s\S]*IN\s+A\s/],
+    ['example.com', 'DNSKEY', /IN\s+DNSKEY\s+257 3 13/],
+    ['example.com', 'SOA', /IN\s+SOA\s/],
+    ['example.com', 'NS', /IN\s+NS\s+ns1\.example\.com\./],
+    ['example.com', 'MX', /IN\s+MX\s+10 mail\.example\.com\./],
+    ['_sip._udp.example.com', 'SRV', /IN\s+SRV\s/],
+    ['mail.example.com', 'TXT', /negative response, fully validated/], // NODATA
+    ['www.example.com', 'MX', /negative response, fully validated/], // NODATA at a service
+    ['ent.example.com', 'TXT', /negative response, fully validated/], // empty non-terminal
+    ['nope.example.com', 'A', /negative response, fully validated/], // compact NXDOMAIN
+    ['Deep.Nope.Example.com', 'AAAA', /negative response, fully validated/], // NXDOMAIN, case kept
+    ['sub.example.com', 'DS', /negative response, fully validated/], // no DS at the cut
+  ];
+  for (const [name, type, shows] of cases) {
+    test(`${name} ${type}: fully validated`, async () => {
+      const out = await delv(signed.port, k.anchor, name, type);
+      assert.match(out, /fully validated/, out);
+      assert.match(out, shows, out);
+    });
+  }
+
+  test('without DO the replies are the same bytes as the unsigned map gives (ECS, NXDOMAIN, referral, CNAME)', async () => {
+    const queries = [
+      buildQuery({ name: 'www.example.com', edns: { options: [ecsOption('113.108.0.0', 24)] } }),
+      buildQuery({ name: 'www.example.com', type: 28 }),
+      buildQuery({ name: 'api.example.com', edns: {} }),
+      buildQuery({ name: 'nope.example.com', edns: {} }),
+      buildQuery({ name: 'x.sub.example.com', edns: {} }),
+      buildQuery({ name: 'example.com', type: 48, edns: {} }),
+      buildQuery({ name: 'example.com', type: 15, edns: {} }),
+    ];
+    for (const q of queries.slice(0, 5).concat(queries.slice(6))) {
+      assert.deepEqual(await udpExchange(signed.port, q), await udpExchange(plain.port, q));
+    }
+    // DNSKEY is a record of the signed zone only; without DO it comes without its RRSIG.
+    const dnskey = await dig(signed.port, ['example.com', 'DNSKEY', '+norec']);
+    assert.equal(dnskey.answer.length, 1);
+  });
+
+  test('DO=1: each RRset with its RRSIG, DO echoed, ECS scope still set, the reply within 1232 bytes', async () => {
+    const r = await dig(signed.port, ['www.example.com', 'A', '+dnssec', '+norec', '+subnet=113.108.0.0/24']);
+    assert.equal(r.status, 'NOERROR');
+    assert.deepEqual(r.answer.map((rr) => rr[3]), ['A', 'RRSIG']);
+    assert.equal(r.answer[0][4], '192.0.2.10'); // south -> gz
+    assert.equal(r.edns?.flags, 'do');
+    assert.ok(r.ecs && r.ecs.scope > 0, r.raw);
+    const nx = await dig(signed.port, ['nope.example.com', 'A', '+dnssec', '+norec']);
+    assert.equal(nx.status, 'NOERROR'); // compact denial: the name "exists" with no data
+    assert.deepEqual(nx.authority.map((rr) => rr[3]), ['SOA', 'RRSIG', 'NSEC', 'RRSIG']);
+    assert.match(nx.authority[2].join(' '), /\\000\.nope\.example\.com\. RRSIG NSEC TYPE128/);
+    const ref = await dig(signed.port, ['x.sub.example.com', 'A', '+dnssec', '+norec']);
+    assert.deepEqual(ref.authority.map((rr) => rr[3]), ['NS', 'NSEC', 'RRSIG']);
+    assert.ok(!ref.flags.includes('aa'));
+    for (const q of ['www.example.com', 'example.com']) {
+      const reply = await udpExchange(signed.port, buildQuery({ name: q, type: 255, edns: { dnssecOk: true } }));
+      assert.ok(reply && reply.length <= 1232);
+    }
+  });
+});
+
+describe('dnssec in the map', () => {
+  test('a key directory without keys for the zone: a map error at the dnssec key, naming the directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-dnssec-'));
+    const mapPath = join(dir, 'map.yaml');
+    writeFileSync(mapPath, signedMapText('empty-keys'));
+    mkdirSync(join(dir, 'empty-keys'));
+    assert.throws(
+      () => loadMapFile(mapPath),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.issues.length === 1 &&
+        e.issues[0].path === 'zones.example.com.dnssec.keys' &&
+        e.issues[0].line === signedMapText('x').split('\n').findIndex((l) => l.includes('dnssec:')) + 1 &&
+        e.issues[0].message.includes(join(dir, 'empty-keys')),
+    );
+  });
+
+  test('a new key is a new map version (the reload signs with it)', () => {
+    const k = keyDir();
+    const mapPath = join(k.dir, 'map.yaml');
+    writeFileSync(mapPath, signedMapText('keys'));
+    const before = loadMapFile(mapPath).version;
+    generateKey('example.com', k.keys, 13, false);
+    assert.notEqual(loadMapFile(mapPath).version, before);
+    assert.equal(loadMapFile(mapPath).zones[0].dnssec?.keys, k.keys);
+  });
+});
