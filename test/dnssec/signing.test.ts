@@ -1,45 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError } from '../../src/common/errors';
 import { loadMapFile } from '../../src/config';
-import { dnskeyText, generateKey, loadZoneKeys } from '../../src/dnssec';
+import { generateKey } from '../../src/dnssec';
+import { keyDir, signedMapText } from '../helpers/dnssec';
 import { dig } from '../helpers/dig';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
-import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
+import { startServer, type TestServer } from '../helpers/server';
 
 // Online signing checked by a real validator: BIND's delv (bind9-dnsutils) with our DNSKEY as trust
 // anchor says "fully validated" for answers, CNAME chains, NODATA, empty non-terminals and compact
 // NXDOMAIN; without DO the replies are the same bytes as from the unsigned map.
-
-const NS_LINE = '    ns: [ns1.example.com, ns2.example.com]';
-const EXTRA = `      sub        NS     ns.sub
-      ns.sub     A      192.0.2.53
-      a.b.ent    TXT    "deep"
-`;
-
-/** The sample map with a delegation and an empty non-terminal, signed with the keys in `keys` when given. */
-export function signedMapText(keys: string | null): string {
-  const text = readFileSync(DEFAULT_MAP, 'utf8').replace('      sip        A      192.0.2.26\n', (l) => l + EXTRA);
-  assert.ok(text.includes('ns.sub'));
-  return keys === null ? text : text.replace(NS_LINE, `${NS_LINE}\n    dnssec: { keys: ${keys} }`);
-}
-
-/** A directory with a fresh combined key for example.com, and delv's trust-anchor file for it. */
-export function keyDir(algorithm: 13 | 15 = 13): { dir: string; keys: string; anchor: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'gs-dnssec-'));
-  const keys = join(dir, 'keys');
-  mkdirSync(keys);
-  generateKey('example.com', keys, algorithm, true);
-  const [k] = loadZoneKeys(keys, 'example.com');
-  const f = dnskeyText(k, 3600).split(/\s+/);
-  const anchor = join(dir, 'anchor.conf');
-  writeFileSync(anchor, `trust-anchors {\n  example.com. static-key ${f[4]} ${f[5]} ${f[6]} "${f.slice(7).join('')}";\n};\n`);
-  return { dir, keys, anchor };
-}
 
 function delv(port: number, anchor: string, name: string, type: string): Promise<string> {
   return new Promise((resolve) => {
