@@ -341,7 +341,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null, force = false): Promise<boolean> => {
+  // An operator's SIGHUP re-signs a signed map even when nothing changed (a stuck re-sign, a clock fixed).
+  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null, force = reason === 'SIGHUP' && gen.router.signing !== null): Promise<boolean> => {
     const cur = gen;
     try {
       // Parse, validate and build every answer in a worker thread: the answering thread only wires the result in.

@@ -10,6 +10,9 @@ import { CompactDenial } from './compact-denial';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
 
+const QTYPE_NXNAME = 128;
+const FORMERR: PreparedAnswer = { rcode: 1, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
+
 /** Distinct resolver addresses remembered; real deployments see thousands, not millions. */
 const RESOLVER_CACHE_MAX = 100_000;
 
@@ -93,6 +96,8 @@ export class Router implements QueryResolver, Decider {
   private answer(q: Query, client: string, count: boolean): PreparedAnswer {
     q.scope = 0;
     if (q.qclass !== CLASS_IN) return q.qclass === CLASS_CH ? this.debug.chaos(q, client) : REFUSED;
+    // RFC 9824 3.5: NXNAME is a meta-type of compact answers, never a question (signed zones only; others keep NODATA).
+    if (q.qtype === QTYPE_NXNAME && this.denial !== null) return FORMERR;
     const t = this.tables;
     let entry: Entry;
     const node = t.nodes.get(q.qname);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { keyDir, signedMapText } from '../helpers/dnssec';
 import { dig } from '../helpers/dig';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { startServer, type TestServer } from '../helpers/server';
+import { Registry } from '../../src/observability';
 
 // Online signing checked by a real validator: BIND's delv (bind9-dnsutils) with our DNSKEY as trust
 // anchor says "fully validated" for answers, CNAME chains, NODATA, empty non-terminals and compact
@@ -97,6 +98,39 @@ describe('a signed zone, validated by delv', () => {
     for (const q of ['www.example.com', 'example.com']) {
       const reply = await udpExchange(signed.port, buildQuery({ name: q, type: 255, edns: { dnssecOk: true } }));
       assert.ok(reply && reply.length <= 1232);
+    }
+  });
+});
+
+describe('signing metrics and the on-demand NXDOMAIN cache', () => {
+  test('signatures made at build and per NXDOMAIN name, cache hits, expiry and keys; no private key in /metrics', async () => {
+    const k = keyDir(15);
+    const mapPath = join(k.dir, 'map.yaml');
+    writeFileSync(mapPath, signedMapText('keys'));
+    const registry = new Registry();
+    const s = await startServer({ config: mapPath, registry });
+    try {
+      const value = async (name: string, labels = ''): Promise<number> => {
+        const text = await registry.metrics();
+        const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+        return m ? Number(m[1]) : NaN;
+      };
+      assert.ok((await value('geosteer_dnssec_signatures_total', '{when="build"}')) > 20);
+      assert.equal(await value('geosteer_dnssec_signatures_total', '{when="denial"}'), 0);
+      for (const name of ['a.example.com', 'A.example.com', 'b.example.com']) await dig(s.port, [name, '+dnssec', '+norec']);
+      assert.equal(await value('geosteer_dnssec_signatures_total', '{when="denial"}'), 2); // a (any case) and b
+      assert.equal(await value('geosteer_dnssec_denial_cache_hits_total'), 1);
+      const expiry = await value('geosteer_dnssec_signature_expiry_timestamp_seconds', '{zone="example.com"}');
+      assert.ok(Math.abs(expiry - (Date.now() / 1000 + 14 * 86400)) < 600, String(expiry));
+      assert.equal(await value('geosteer_dnssec_keys', '{zone="example.com"}'), 1);
+      const secret = /PrivateKey: (\S+)/.exec(readFileSync(join(k.keys, readdirSync(k.keys).find((f) => f.endsWith('.private')) as string), 'utf8'))?.[1] as string;
+      assert.ok(!(await registry.metrics()).includes(secret));
+      // RFC 9824 3.5: a question for NXNAME is FORMERR.
+      assert.equal((await dig(s.port, ['www.example.com', 'TYPE128', '+norec'])).status, 'FORMERR');
+      // Without DO a missing name is still a plain NXDOMAIN.
+      assert.equal((await dig(s.port, ['c.example.com', '+norec'])).status, 'NXDOMAIN');
+    } finally {
+      await s.close();
     }
   });
 });
