@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError } from '../../src/common/errors';
 import { loadMapFile } from '../../src/config';
-import { generateKey } from '../../src/dnssec';
+import { generateKey, resignDelayMs, validityAt } from '../../src/dnssec';
 import { keyDir, signedMapText } from '../helpers/dnssec';
 import { dig } from '../helpers/dig';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
@@ -129,6 +129,35 @@ describe('signing metrics and the on-demand NXDOMAIN cache', () => {
       assert.equal((await dig(s.port, ['www.example.com', 'TYPE128', '+norec'])).status, 'FORMERR');
       // Without DO a missing name is still a plain NXDOMAIN.
       assert.equal((await dig(s.port, ['c.example.com', '+norec'])).status, 'NXDOMAIN');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('re-signing', () => {
+  test('the re-sign comes halfway through the validity, up to an hour early, never at once', () => {
+    const v = validityAt(0);
+    assert.equal(v.inception, -3600);
+    assert.equal(v.expiration, 14 * 86400);
+    assert.equal(resignDelayMs(v, 0, () => 0), 7 * 86400 * 1000);
+    assert.equal(resignDelayMs(v, 0, () => 1), 7 * 86400 * 1000 - 3_600_000);
+    assert.equal(resignDelayMs(v, v.expiration * 1000 + 5000, () => 0.5), 1000);
+  });
+
+  test('SIGHUP rebuilds an unchanged signed map: new signatures with a later expiry, the same answers', async () => {
+    const k = keyDir();
+    const mapPath = join(k.dir, 'map.yaml');
+    writeFileSync(mapPath, signedMapText('keys'));
+    const s = await startServer({ config: mapPath });
+    try {
+      const before = s.router.signing?.validity.expiration ?? 0;
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(await s.reload('SIGHUP'), true);
+      assert.equal(s.reloads.ok, 1);
+      assert.ok((s.router.signing?.validity.expiration ?? 0) > before);
+      const out = await delv(s.port, k.anchor, 'www.example.com', 'A');
+      assert.match(out, /fully validated/, out);
     } finally {
       await s.close();
     }
