@@ -11,6 +11,7 @@ import { checkCommand } from './check';
 import { runPrimary } from './cluster';
 import { dnsOptionsFromArgs } from './dns-args';
 import { drainCommand } from './drain';
+import { dsCommand, keygenCommand } from './dnssec';
 import { explainCommand } from './explain';
 import { probeCommand } from './probe';
 import { promoteCommand } from './promote';
@@ -160,6 +161,10 @@ async function main(argv: string[]): Promise<number> {
         return await statusCommand(rest, out);
       case 'report':
         return await reportCommand(rest, out);
+      case 'keygen':
+        return keygenCommand(rest, out);
+      case 'ds':
+        return dsCommand(rest, out);
     }
   } catch (e) {
     if (e instanceof ConfigError) {

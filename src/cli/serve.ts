@@ -1,5 +1,6 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resignDelayMs } from '../dnssec';
 import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
 import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
@@ -348,11 +349,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // (the trie in a worker thread), then swap the resolver in one assignment.
   let reloading: Promise<boolean> | null = null;
   let again = false;
-  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null): Promise<boolean> => {
+  // An operator's SIGHUP re-signs a signed map even when nothing changed (a stuck re-sign, a clock fixed).
+  const reloadOnce = async (reason: string, source: BuildSource = { kind: 'file', path: options.config }, version: number | null = null, force = reason === 'SIGHUP' && gen.router.signing !== null): Promise<boolean> => {
     const cur = gen;
     try {
       // Parse, validate and build every answer in a worker thread: the answering thread only wires the result in.
-      const built = await buildInWorker(source, { version: cur.map.version, asnDigest: cur.map.asn?.digest ?? null });
+      // `force` (a re-sign) builds even an unchanged map: what changes is the signatures' validity.
+      const built = await buildInWorker(source, force ? null : { version: cur.map.version, asnDigest: cur.map.asn?.digest ?? null });
       if (built.unchanged) {
         // An operator's SIGHUP deserves an answer even when there is nothing to do; the file watcher's touches do not.
         if (reason === 'SIGHUP' && options.leadWorker !== false) log.info({ reason, version: built.version }, `map unchanged (version ${built.version}): nothing reloaded`);
@@ -382,6 +385,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (nextDb !== cur.classifier.database || next.geoMaxAgeMs !== cur.map.geoMaxAgeMs) warnIfStale(nextDb, next);
       probes.prober?.start();
       probes.leader?.start();
+      scheduleResign();
       reloads.ok++;
       reloads.lastError = null;
       reloads.lastAt = Date.now();
@@ -396,6 +400,21 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       return false;
     }
   };
+  // Signed zones: rebuild (re-sign) halfway through the signatures' validity, jittered so a fleet
+  // does not re-sign in the same second; a failed re-sign keeps the old answers and tries again.
+  let resignTimer: NodeJS.Timeout | null = null;
+  const scheduleResign = (): void => {
+    if (resignTimer) clearTimeout(resignTimer);
+    resignTimer = null;
+    const signing = gen.router.signing;
+    if (!signing || published) return;
+    resignTimer = setTimeout(() => {
+      void reloadOnce('re-sign', undefined, null, true).then((ok) => {
+        if (!ok) resignTimer = setTimeout(scheduleResign, 60_000).unref();
+      });
+    }, resignDelayMs(signing.validity, Date.now())).unref();
+  };
+  scheduleResign();
   /** Reload now; a reload asked for while one runs is done once more after it. */
   const reload = async (reason: string): Promise<boolean> => {
     if (member && published) {
@@ -477,6 +496,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       webhook?.close();
       await admin?.close();
       mapWatcher?.close();
+      if (resignTimer) clearTimeout(resignTimer);
       await member?.close();
       geoWatcher?.close();
       await gen.leader?.stop();

@@ -187,6 +187,27 @@ with --json the report itself. Needs no recording rules.`,
     options: { prometheus: { type: 'string' }, period: { type: 'string' }, out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
     args: [],
   },
+  keygen: {
+    summary: 'make a DNSSEC signing key for a zone (BIND key files)',
+    synopsis: 'geosteer keygen ZONE [--dir DIR] [--algorithm 13|15] [--ksk|--zsk]',
+    about: `write a new key pair for ZONE into DIR (default .) as BIND writes them: K<zone>.+013+<tag>.key and
+.private (mode 0600; "Private-key-format: v1.3"), readable by dnssec-dsfromkey and dnssec-settime.
+--algorithm 13 ECDSAP256SHA256 (default) or 15 ED25519. By default a combined signing key (CSK, flags
+257) that signs everything; --ksk makes a key-signing key (flags 257, signs the DNSKEY RRset once a ZSK
+is there too), --zsk a zone-signing key (flags 256). Prints the files' base name. The map names DIR in
+zones.ZONE.dnssec.keys.`,
+    options: { dir: { type: 'string', short: 'K' }, algorithm: { type: 'string', short: 'a' }, ksk: { type: 'boolean' }, zsk: { type: 'boolean' } },
+    args: ['ZONE'],
+  },
+  ds: {
+    summary: 'the DS records of a zone\'s keys, for the parent zone',
+    synopsis: 'geosteer ds ZONE [--dir DIR] [--dnskey]',
+    about: `print the DS record (digest type 2, SHA-256) of each key-signing key (flags 257: a KSK or a CSK)
+of ZONE found in DIR (default .), one per line, as dnssec-dsfromkey prints them: give them to the
+parent zone. --dnskey prints the DNSKEY records instead (a trust anchor for a validating resolver).`,
+    options: { dir: { type: 'string', short: 'K' }, dnskey: { type: 'boolean' } },
+    args: ['ZONE'],
+  },
 } as const satisfies Record<string, VerbSpec>;
 
 export type Verb = keyof typeof VERBS;

@@ -14,6 +14,7 @@ import { parseYaml } from './yaml-parse';
 import { join, YamlReader } from './yaml-reader';
 import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
+import { KeyError, loadZoneKeys, publicKeyFingerprint } from '../dnssec';
 import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
 import { DEFAULT_RRL_CONFIG, parseRrlBlock } from './rrl-config';
@@ -101,6 +102,13 @@ export interface ZoneConfig {
   file: string | null;
   /** Sources that may AXFR/IXFR the zone (over TCP); empty = nobody, the default. */
   transfer: Cidr[];
+  /** DNSSEC signing (`dnssec: { keys: DIR }`), or null: unsigned, the default. */
+  dnssec: DnssecConfig | null;
+}
+
+export interface DnssecConfig {
+  /** Absolute path of the key directory (BIND key files K<zone>.+AAA+TTTTT.key/.private). */
+  keys: string;
 }
 
 export type Fallback = 'first' | 'all';
@@ -631,7 +639,8 @@ function parseZone(
   let fileNode: Node | null = null;
   let zoneFile: string | null = null;
   let transfer: Cidr[] = [];
-  const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file', 'transfer']);
+  let dnssec: DnssecConfig | null = null;
+  const fields = r.map(node, path, ['soa', 'ns', 'ttl', 'records', 'file', 'transfer', 'dnssec']);
   for (const [k, v] of fields) if (k === 'ttl') ttl = readTtl(r, v, join(path, k)) ?? ttl;
   // Set when the key is there but its errors were already reported, so "missing" would be wrong.
   let soaReported = false;
@@ -656,6 +665,7 @@ function parseZone(
     } else if (k === 'records') recordsNode = v;
     else if (k === 'file') fileNode = v;
     else if (k === 'transfer') transfer = readAcl(r, v, kp);
+    else if (k === 'dnssec') dnssec = parseDnssec(r, v, kp, name, baseDir, hash);
   }
   if (!soa && !soaReported) r.error(keyNode, join(path, 'soa'), 'missing: every zone needs an SOA (mname, rname, serial, refresh, retry, expire, minimum)');
   if (ns.length === 0 && !nsReported) r.error(nsNode ?? keyNode, join(path, 'ns'), 'missing: list the zone\'s name servers');
@@ -718,7 +728,32 @@ function parseZone(
     ...ns.map((target) => ({ name, ttl, rdata: { type: 'NS' as const, target }, file: r.file, line })),
   );
   for (const issue of checkZone(name, records, ns.length, path)) r.issues.push(issue);
-  return { name, soa: s, ns, records, file: zoneFile, transfer };
+  return { name, soa: s, ns, records, file: zoneFile, transfer, dnssec };
+}
+
+/**
+ * `dnssec: { keys: DIR }`: the keys are loaded here to check them (file:line for a bad key
+ * directory; the good map keeps serving) and their public parts go into the version hash, so a
+ * new key is a new map version. Only the directory is kept: the build worker loads the keys again.
+ */
+function parseDnssec(r: YamlReader, node: Node | null, path: string, zone: string, baseDir: string, hash: ReturnType<typeof createHash>): DnssecConfig | null {
+  let dir: string | null = null;
+  for (const [k, v] of r.map(node, path, ['keys'])) {
+    const raw = r.str(v, join(path, k));
+    if (raw !== null) dir = isAbsolute(raw) ? raw : resolve(baseDir, raw);
+  }
+  if (dir === null) {
+    if (!r.issues.some((i) => i.path.startsWith(path))) r.error(node, join(path, 'keys'), 'missing: name the key directory (geosteer keygen ZONE --dir DIR makes one)');
+    return null;
+  }
+  try {
+    for (const key of loadZoneKeys(dir, zone)) hash.update(publicKeyFingerprint(key));
+  } catch (err) {
+    if (!(err instanceof KeyError)) throw err;
+    r.error(node, join(path, 'keys'), err.message);
+    return null;
+  }
+  return { keys: dir };
 }
 
 function parseSoa(r: YamlReader, node: Node | null, path: string): SoaConfig | null {

@@ -17,6 +17,8 @@ export interface PreparedAnswer {
   body: Buffer;
   /** The same answer without its additional section, tried before truncating over UDP. */
   minimal: PreparedAnswer | null;
+  /** The same answer with its DNSSEC records (RRSIG, NSEC), sent when the query has DO=1; null: unsigned zone. */
+  signed: PreparedAnswer | null;
 }
 
 /** What the DNS socket layer asks for each well-formed query. Must not block or await. */

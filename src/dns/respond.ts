@@ -82,9 +82,11 @@ export function udpLimit(q: Query): number {
  * UDP, 65535 for TCP). A reply that does not fit is retried without its
  * additional section, then sent empty with TC set so the client retries over TCP.
  * `nsid` is the server id for the NSID option, passed only when `q.nsid` asked
- * for it (RFC 5001); null leaves it out.
+ * for it (RFC 5001); null leaves it out. A query with DO=1 gets `a.signed` when there is one.
  */
-export function buildResponse(q: Query, a: PreparedAnswer, limit: number, nsid: Buffer | null = null): Buffer {
+export function buildResponse(q: Query, answer: PreparedAnswer, limit: number, nsid: Buffer | null = null): Buffer {
+  // DO=1 (RFC 3225) gets the signed counterpart when the zone is signed; without DO, the bytes are the unsigned ones.
+  const a = q.dnssecOk && answer.signed !== null ? answer.signed : answer;
   const qlen = q.questionEnd - 12;
   const opt = optLength(q, true, nsid);
   let use: PreparedAnswer | null = a;

@@ -252,6 +252,13 @@ export interface ServeMetricsSource {
   readonly geoip: { readonly buildEpoch: number; readonly description: string };
 }
 
+/** What a router's signing cost: at build (the worker's count) and on demand (compact denial). */
+function signingOf(router: Router): { build: number; buildSeconds: number; denial: number; denialSeconds: number; hits: number } {
+  const b = router.signing;
+  const d = router.denial?.stats;
+  return { build: b?.signatures ?? 0, buildSeconds: b?.seconds ?? 0, denial: d?.signatures ?? 0, denialSeconds: d?.seconds ?? 0, hits: d?.hits ?? 0 };
+}
+
 /** Every metric of a serving process: DNS, routing, health (its mirror), config. */
 export class ServeMetrics {
   readonly routing = new RoutingCounters();
@@ -264,6 +271,7 @@ export class ServeMetrics {
   ) {
     registerDnsMetrics(registry, () => src.dns.stats);
     const r = registry;
+    this.registerDnssec(r, src);
     scraped(r, {
       name: 'geosteer_routing_answers_total',
       help: 'Service answers, by service, its zone, client region, datacenter answered ("all" = every datacenter) and moved (true: not the region\'s first choice, failover TTL)',
@@ -426,6 +434,61 @@ export class ServeMetrics {
   /** Call when a map reload replaced the router (right after the swap). */
   routerReplaced(old: Router): void {
     this.routing.retire(old);
+    const s = signingOf(old);
+    this.signedBefore.build += s.build;
+    this.signedBefore.buildSeconds += s.buildSeconds;
+    this.signedBefore.denial += s.denial;
+    this.signedBefore.denialSeconds += s.denialSeconds;
+    this.signedBefore.hits += s.hits;
+  }
+
+  /** Signing done by routers a reload replaced, so the counters never go down. */
+  private readonly signedBefore = { build: 0, buildSeconds: 0, denial: 0, denialSeconds: 0, hits: 0 };
+
+  private registerDnssec(r: Registry, src: ServeMetricsSource): void {
+    const now = (): ReturnType<typeof signingOf> => {
+      const s = signingOf(src.router);
+      const b = this.signedBefore;
+      return { build: s.build + b.build, buildSeconds: s.buildSeconds + b.buildSeconds, denial: s.denial + b.denial, denialSeconds: s.denialSeconds + b.denialSeconds, hits: s.hits + b.hits };
+    };
+    scraped(r, {
+      name: 'geosteer_dnssec_signatures_total',
+      help: 'RRSIGs made, by when: build (every answer of a signed zone, at load and re-sign, in the build worker) or denial (a compact NXDOMAIN proof signed for its query name)',
+      type: 'counter',
+      read: () => {
+        const s = now();
+        return [{ labels: { when: 'build' }, value: s.build }, { labels: { when: 'denial' }, value: s.denial }];
+      },
+    });
+    scraped(r, {
+      name: 'geosteer_dnssec_signing_seconds_total',
+      help: 'CPU seconds spent making RRSIGs, by when (build, denial)',
+      type: 'counter',
+      read: () => {
+        const s = now();
+        return [{ labels: { when: 'build' }, value: s.buildSeconds }, { labels: { when: 'denial' }, value: s.denialSeconds }];
+      },
+    });
+    scraped(r, {
+      name: 'geosteer_dnssec_denial_cache_hits_total',
+      help: 'Compact NXDOMAIN proofs answered from the LRU instead of signed again (misses: geosteer_dnssec_signatures_total{when="denial"})',
+      type: 'counter',
+      read: () => [{ value: now().hits }],
+    });
+    scraped(r, {
+      name: 'geosteer_dnssec_signature_expiry_timestamp_seconds',
+      help: 'When the signatures now served expire (RRSIG expiration, Unix time), per signed zone; a re-sign moves it on halfway through',
+      type: 'gauge',
+      aggregator: 'min',
+      read: () => (src.router.signing?.zones ?? []).map((z) => ({ labels: { zone: z.zone }, value: src.router.signing?.validity.expiration ?? 0 })),
+    });
+    scraped(r, {
+      name: 'geosteer_dnssec_keys',
+      help: 'DNSSEC keys loaded per signed zone (a CSK, or KSKs and ZSKs; more during a rollover)',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => (src.router.signing?.zones ?? []).map((z) => ({ labels: { zone: z.zone }, value: z.keys.length })),
+    });
   }
 }
 

@@ -2,8 +2,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError } from '../common/errors';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
+import { loadZoneKeys, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
 import { packTables, transferList } from './pack';
 import { buildTables } from './tables';
+import type { Signers } from './sign-answers';
 import { buildTransfers } from './transfer';
 import type { BuildJob, BuildReply } from './build';
 
@@ -20,11 +22,17 @@ function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
   try {
     const map = load(job);
     if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { reply: { ok: true, unchanged: true, version: map.version }, transfer: [] };
-    const packed = packTables(buildTables(map), buildTransfers(map));
+    const signers = new Map<string, ZoneSigner>();
+    const stats: SigningStats = { signatures: 0, seconds: 0 };
+    const validity = validityAt(Date.now());
+    for (const z of map.zones) if (z.dnssec) signers.set(z.name, new ZoneSigner(z.name, loadZoneKeys(z.dnssec.keys, z.name), validity, stats));
+    const packed = packTables(buildTables(map, undefined, signers as Signers), buildTransfers(map));
+    // The keys go to the answering thread too (KeyObjects clone across threads): a compact NXDOMAIN names the query, so it is signed there.
+    const signing = { zones: [...signers.values()].map((z) => ({ zone: z.zone, keys: [...z.keys] })), validity, signatures: stats.signatures, seconds: stats.seconds };
     // The records are in the packed answers now; the answering thread gets the map without them.
     const lite: MapConfig = { ...map, zones: map.zones.map((z) => ({ ...z, records: [] })) };
     const records = map.zones.reduce((n, z) => n + z.records.length, 0);
-    return { reply: { ok: true, unchanged: false, map: lite, packed, records }, transfer: transferList(packed) };
+    return { reply: { ok: true, unchanged: false, map: lite, packed, records, signing }, transfer: transferList(packed) };
   } catch (err) {
     if (err instanceof ConfigError) return { reply: { ok: false, issues: err.issues, message: err.message }, transfer: [] };
     return { reply: { ok: false, issues: null, message: err instanceof Error ? err.message : String(err) }, transfer: [] };

@@ -4,6 +4,7 @@ import { runWorker } from '../common/worker';
 import type { loadMapBundle, MapConfig } from '../config';
 import { unpackTables, type PackedTables } from './pack';
 import { buildServices, type RoutingTables } from './tables';
+import type { Validity, ZoneKey } from '../dnssec';
 import type { ZoneTransfer } from './transfer';
 
 /**
@@ -29,15 +30,26 @@ export interface Serving {
   asnDigest: string | null;
 }
 
+/** What the worker signed, and the keys of the signed zones (for the on-demand NXDOMAIN proofs). */
+export interface SigningReport {
+  zones: Array<{ zone: string; keys: ZoneKey[] }>;
+  validity: Validity;
+  /** Signatures made and CPU seconds spent making them, in this build. */
+  signatures: number;
+  seconds: number;
+}
+
 export type BuildReply =
   | { ok: true; unchanged: true; version: string }
-  | { ok: true; unchanged: false; map: MapConfig; packed: PackedTables; records: number }
+  | { ok: true; unchanged: false; map: MapConfig; packed: PackedTables; records: number; signing: SigningReport }
   | { ok: false; issues: ConfigIssue[] | null; message: string };
 
 /** Tables ready for `new Router(map, classifier, health, prebuilt)`. */
 export interface Prebuilt {
   tables: RoutingTables;
   transfers: Map<string, ZoneTransfer>;
+  /** The signed zones' keys and what signing them cost; null when no zone is signed. */
+  signing: SigningReport | null;
 }
 
 export interface Fresh {
@@ -62,6 +74,9 @@ export function buildInWorker(source: BuildSource, unless: Serving | null = null
     if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
     if (m.unchanged) return { unchanged: true, version: m.version };
     const { tables, transfers } = unpackTables(m.packed, buildServices(m.map));
-    return { unchanged: false, map: m.map, prebuilt: { tables, transfers }, records: m.records };
+    // Cloned across the thread, a key's Buffer arrived as a Uint8Array.
+    const zones = m.signing.zones.map((z) => ({ zone: z.zone, keys: z.keys.map((k) => ({ ...k, rdata: Buffer.from(k.rdata) })) }));
+    const signing = zones.length ? { ...m.signing, zones } : null;
+    return { unchanged: false, map: m.map, prebuilt: { tables, transfers, signing }, records: m.records };
   });
 }

@@ -23,7 +23,7 @@ const QTYPE_SOA = 6;
 const CLASS_IN = 1;
 const CLASS_CH = 3;
 
-export const REFUSED: PreparedAnswer = { rcode: RCODE.REFUSED, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null };
+export const REFUSED: PreparedAnswer = { rcode: RCODE.REFUSED, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
 
 /** True when `address` (IPv4-mapped IPv6 counts as IPv4) lies in one of the networks. */
 export function aclAllows(acl: readonly Cidr[], address: IpBytes): boolean {
@@ -87,10 +87,10 @@ function encodeSoa(zone: ZoneConfig, ownerOffset: number): Buffer {
 }
 
 function txtAnswer(qclass: number, text: string): PreparedAnswer {
-  return { rcode: RCODE.NOERROR, aa: true, an: 1, ns: 0, ar: 0, body: encodeTxtRecords(qclass, 0, [txtStrings(text)]), minimal: null };
+  return { rcode: RCODE.NOERROR, aa: true, an: 1, ns: 0, ar: 0, body: encodeTxtRecords(qclass, 0, [txtStrings(text)]), minimal: null, signed: null };
 }
 
-const CHAOS_NODATA: PreparedAnswer = { rcode: RCODE.NOERROR, aa: true, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null };
+const CHAOS_NODATA: PreparedAnswer = { rcode: RCODE.NOERROR, aa: true, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
 
 export class DebugAnswers {
   /** CH name -> its TXT answer (REFUSED for a hidden version). */
@@ -133,7 +133,7 @@ export class DebugAnswers {
       const qnameWire = q.questionEnd - 16;
       const zoneWire = zone.name === '' ? 1 : zone.name.length + 2;
       const body = encodeSoa(zone, 12 + qnameWire - zoneWire);
-      return { rcode: RCODE.NOERROR, aa: true, an: 0, ns: 1, ar: 0, body, minimal: null };
+      return { rcode: RCODE.NOERROR, aa: true, an: 0, ns: 1, ar: 0, body, minimal: null, signed: null };
     }
     // The same address Router.locate uses: the ECS subnet unless absent or /0, else the resolver.
     const ecs = q.ecs;
@@ -145,7 +145,7 @@ export class DebugAnswers {
         : explain(router, health, target, parseIp(client) ?? new Uint8Array(4), null, 1, client);
     const lines = explanationLines(e);
     const body = encodeTxtRecords(CLASS_IN, 0, lines.map(txtStrings));
-    return { rcode: RCODE.NOERROR, aa: true, an: lines.length, ns: 0, ar: 0, body, minimal: null };
+    return { rcode: RCODE.NOERROR, aa: true, an: lines.length, ns: 0, ar: 0, body, minimal: null, signed: null };
   }
 }
 

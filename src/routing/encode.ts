@@ -2,6 +2,13 @@ import type { PreparedAnswer } from '../dns';
 import { TYPE_CODE, type RData } from '../config/records';
 import { parseIp } from '../common/ip';
 
+/** Record data made elsewhere (RRSIG, NSEC, DNSKEY): written as is, its names already uncompressed. */
+export interface RawRData {
+  type: 'RAW';
+  code: number;
+  data: Buffer;
+}
+
 /** One resource record to encode: owner, TTL and data. */
 export interface RR {
   name: string;
@@ -9,12 +16,19 @@ export interface RR {
   rdata: RData;
 }
 
-export interface Sections {
+/** A record of any kind the writer takes: a static one, or one with raw data (the DNSSEC records). */
+export interface WireRR {
+  name: string;
+  ttl: number;
+  rdata: RData | RawRData;
+}
+
+export interface Sections<R extends WireRR = RR> {
   rcode: number;
   aa: boolean;
-  answer: RR[];
-  authority: RR[];
-  additional: RR[];
+  answer: R[];
+  authority: R[];
+  additional: R[];
 }
 
 /**
@@ -31,6 +45,8 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
 class WireWriter {
   buf = scratch;
   len = 0;
+  /** DNSSEC canonical form (RFC 4034 6.2): names lower case and never compressed. */
+  canonical = false;
   /** Suffixes written so far and their offsets: a list while short (most answers), a Map past 16 (zone transfers). */
   private readonly names: string[] = [];
   private readonly offsets: number[] = [];
@@ -73,6 +89,16 @@ class WireWriter {
     // Each suffix as a slice of one lower-cased string (the names hold no empty labels once split).
     const lower = parts.join('.').toLowerCase();
     let from = 0;
+    if (this.canonical) {
+      for (const p of lower.split('.')) {
+        if (p === '') continue;
+        this.room(p.length + 1);
+        this.buf[this.len++] = p.length;
+        this.len += this.buf.write(p, this.len, 'latin1');
+      }
+      this.u8(0);
+      return;
+    }
     for (let i = 0; i < parts.length; i++) {
       const suffix = from === 0 ? lower : lower.slice(from);
       from += parts[i].length + 1;
@@ -102,15 +128,22 @@ class WireWriter {
     this.offsets.push(at);
     if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
   }
-  rr(rr: RR): void {
+  rr(rr: WireRR): void {
     this.name(rr.name);
     const d = rr.rdata;
-    this.u16(TYPE_CODE[d.type]);
+    this.u16(d.type === 'RAW' ? d.code : TYPE_CODE[d.type]);
     this.u16(1);
     this.u32(Math.min(rr.ttl >>> 0, 0x7fffffff));
     const lenAt = this.len;
     this.u16(0);
+    this.rdata(d);
+    this.buf.writeUInt16BE(this.len - lenAt - 2, lenAt);
+  }
+  rdata(d: RData | RawRData): void {
     switch (d.type) {
+      case 'RAW':
+        this.bytes(d.data);
+        break;
       case 'A':
       case 'AAAA': {
         const ip = parseIp(d.address);
@@ -154,11 +187,24 @@ class WireWriter {
         this.u32(d.minimum);
         break;
     }
-    this.buf.writeUInt16BE(this.len - lenAt - 2, lenAt);
   }
 }
 
-function encodeOnce(qname: string, qtype: number, s: Sections, withAdditional: boolean): PreparedAnswer {
+/** A record's RDATA in DNSSEC canonical form (RFC 4034 6.2), for signing. */
+export function canonicalRdata(d: RData | RawRData): Buffer {
+  const w = new WireWriter();
+  w.buf = Buffer.allocUnsafe(512);
+  w.canonical = true;
+  w.rdata(d);
+  return Buffer.from(w.buf.subarray(0, w.len));
+}
+
+/** A record's wire type code. */
+export function typeCode(d: RData | RawRData): number {
+  return d.type === 'RAW' ? d.code : TYPE_CODE[d.type];
+}
+
+function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): PreparedAnswer {
   const w = new WireWriter();
   // Header (patched per query from the PreparedAnswer) and the question, so offsets and pointers are right.
   w.room(12);
@@ -179,6 +225,7 @@ function encodeOnce(qname: string, qtype: number, s: Sections, withAdditional: b
     // A copy: the writer's buffer is larger than the message.
     body: Buffer.from(w.buf.subarray(bodyAt, w.len)),
     minimal: null,
+    signed: null,
   };
 }
 
@@ -186,7 +233,7 @@ function encodeOnce(qname: string, qtype: number, s: Sections, withAdditional: b
  * Encodes the sections (name compression included) at build time.
  * Only the bytes after the question are kept; see PreparedAnswer.
  */
-export function encodeAnswer(qname: string, qtype: number, s: Sections): PreparedAnswer {
+export function encodeAnswer(qname: string, qtype: number, s: Sections<WireRR>): PreparedAnswer {
   const full = encodeOnce(qname, qtype, s, true);
   if (s.additional.length) full.minimal = encodeOnce(qname, qtype, s, false);
   return full;
@@ -216,12 +263,18 @@ function opaqueName(wireLength: number): string {
  */
 export class SharedAnswer {
   private readonly byLength = new Map<number, PreparedAnswer>();
-  constructor(readonly sections: Sections) {}
+  /** `signed`: the same sections with their DNSSEC records (a signed zone's referral), or null. */
+  constructor(
+    readonly sections: Sections,
+    readonly signed: Sections<WireRR> | null = null,
+  ) {}
 
   forLength(qnameWireLength: number): PreparedAnswer {
     let a = this.byLength.get(qnameWireLength);
     if (!a) {
-      a = encodeAnswer(opaqueName(qnameWireLength), 0, this.sections);
+      const name = opaqueName(qnameWireLength);
+      a = encodeAnswer(name, 0, this.sections);
+      if (this.signed) a.signed = encodeAnswer(name, 0, this.signed);
       this.byLength.set(qnameWireLength, a);
     }
     return a;

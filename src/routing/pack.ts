@@ -1,5 +1,5 @@
 import type { PreparedAnswer } from '../dns';
-import { SharedAnswer, type Sections } from './encode';
+import { SharedAnswer, type Sections, type WireRR } from './encode';
 import type { DynamicEntry, Entry, NodeEntry, NodeLookup, RoutingTables, ServiceRuntime, StaticEntry } from './tables';
 import type { ZoneTransfer } from './transfer';
 
@@ -19,7 +19,7 @@ import type { ZoneTransfer } from './transfer';
  */
 
 /** Int32 fields per answer in `answers`. */
-const A_FIELDS = 7;
+const A_FIELDS = 8;
 /** A reference to an entry: >= 0 an answer index (a static entry), < 0 -1-i into `dynamic`. */
 type EntryRef = number;
 
@@ -50,11 +50,11 @@ export interface PackedTables {
   any: Int32Array;
   /** Every answer's bytes. */
   body: Uint8Array;
-  /** Per answer: offset, length, rcode | aa << 8, an, ns, ar, minimal (answer index or -1). */
+  /** Per answer: offset, length, rcode | aa << 8, an, ns, ar, minimal and signed (answer index or -1). */
   answers: Int32Array;
   dynamic: PackedDynamic[];
-  nxdomain: Array<[string, Sections]>;
-  referrals: Array<[string, Sections]>;
+  nxdomain: Array<[string, Sections, Sections<WireRR> | null]>;
+  referrals: Array<[string, Sections, Sections<WireRR> | null]>;
   transfers: PackedTransfer[];
 }
 
@@ -84,6 +84,7 @@ export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntr
       answerIds.set(a, (id = answerList.length));
       answerList.push(a);
       if (a.minimal) answerRef(a.minimal);
+      if (a.signed) answerRef(a.signed);
     }
     return id;
   };
@@ -150,9 +151,10 @@ export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntr
     answers[f + 4] = a.ns;
     answers[f + 5] = a.ar;
     answers[f + 6] = a.minimal ? (answerIds.get(a.minimal) as number) : -1;
+    answers[f + 7] = a.signed ? (answerIds.get(a.signed) as number) : -1;
     off += a.body.length;
   });
-  const shared = (m: Map<string, SharedAnswer>): Array<[string, Sections]> => [...m].map(([k, v]) => [k, v.sections]);
+  const shared = (m: Map<string, SharedAnswer>): Array<[string, Sections, Sections<WireRR> | null]> => [...m].map(([k, v]) => [k, v.sections, v.signed]);
   return {
     names,
     nameEnd,
@@ -204,6 +206,7 @@ class PackedNodes implements NodeLookup {
     const a = this.p.answers;
     const f = k * A_FIELDS;
     const min = a[f + 6];
+    const sig = a[f + 7];
     const made: PreparedAnswer = {
       rcode: a[f + 2] & 0xff,
       aa: (a[f + 2] & 256) !== 0,
@@ -212,6 +215,7 @@ class PackedNodes implements NodeLookup {
       ar: a[f + 5],
       body: this.bodyBuffer.subarray(a[f], a[f] + a[f + 1]),
       minimal: min >= 0 ? this.answer(min) : null,
+      signed: sig >= 0 ? this.answer(sig) : null,
     };
     this.answerCache[k] = made;
     return made;
@@ -246,14 +250,14 @@ class PackedNodes implements NodeLookup {
 }
 
 /** A structured clone turns the Buffers in rdata (TXT strings) into plain Uint8Arrays; the encoder wants Buffers. */
-function reviveSections(s: Sections): Sections {
+function reviveSections<S extends Sections<WireRR>>(s: S): S {
   const revive = (v: unknown): unknown => {
     if (v instanceof Uint8Array && !Buffer.isBuffer(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     if (Array.isArray(v)) return v.map(revive);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
     return v;
   };
-  return revive(s) as Sections;
+  return revive(s) as S;
 }
 
 /** Tables and transfers over packed data, wired to this thread's ServiceRuntime objects. */
@@ -264,7 +268,8 @@ export function unpackTables(p: PackedTables, services: ServiceRuntime[]): { tab
     const service = services[d.service];
     dynamic.push({ dynamic: true, service, route: d.route === 'a' ? service.a : service.aaaa, answers: d.answers.map((k) => nodes.answer(k)) });
   }
-  const shared = (list: Array<[string, Sections]>): Map<string, SharedAnswer> => new Map(list.map(([k, s]) => [k, new SharedAnswer(reviveSections(s))]));
+  const shared = (list: Array<[string, Sections, Sections<WireRR> | null]>): Map<string, SharedAnswer> =>
+    new Map(list.map(([k, s, signed]) => [k, new SharedAnswer(reviveSections(s), signed && reviveSections(signed))]));
   const transfers = new Map<string, ZoneTransfer>(p.transfers.map((t) => [t.zone, { zone: t.zone, acl: t.acl, messages: t.messages.map((k) => nodes.answer(k)) }]));
   return { tables: { nodes, nxdomain: shared(p.nxdomain), referrals: shared(p.referrals), services }, transfers };
 }

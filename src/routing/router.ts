@@ -5,9 +5,13 @@ import type { Classification, GeoClassifier } from '../geo';
 import type { HealthView } from '../health';
 import { allowed, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers';
 import type { Decider } from './explain';
-import type { Prebuilt } from './build';
+import type { Prebuilt, SigningReport } from './build';
+import { CompactDenial } from './compact-denial';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
+
+const QTYPE_NXNAME = 128;
+const FORMERR: PreparedAnswer = { rcode: 1, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
 
 /** Distinct resolver addresses remembered; real deployments see thousands, not millions. */
 const RESOLVER_CACHE_MAX = 100_000;
@@ -26,6 +30,10 @@ export class Router implements QueryResolver, Decider {
   readonly nsid: Buffer;
   /** server.rrl, applied by the dns part to UDP answers. */
   readonly rrl: RrlConfig | null;
+  /** The signed zones' keys and what signing them cost at build; null when no zone is signed. */
+  readonly signing: SigningReport | null;
+  /** On-demand compact NXDOMAIN proofs (signed zones only). */
+  readonly denial: CompactDenial | null;
   private readonly debug: DebugAnswers;
   private classifier: GeoClassifier;
   private readonly resolverCache = new Map<string, number>();
@@ -39,6 +47,9 @@ export class Router implements QueryResolver, Decider {
     this.map = map;
     this.tables = prebuilt?.tables ?? buildTables(map);
     this.transfers = prebuilt?.transfers ?? buildTransfers(map);
+    const signing = prebuilt?.signing ?? null;
+    this.signing = signing;
+    this.denial = signing ? new CompactDenial(signing, new Map(map.zones.map((z) => [z.name, Math.min(z.soa.ttl, z.soa.minimum)]))) : null;
     this.nsid = Buffer.from(map.server.id, 'latin1');
     this.rrl = map.server.rrl;
     this.debug = new DebugAnswers(map);
@@ -85,6 +96,8 @@ export class Router implements QueryResolver, Decider {
   private answer(q: Query, client: string, count: boolean): PreparedAnswer {
     q.scope = 0;
     if (q.qclass !== CLASS_IN) return q.qclass === CLASS_CH ? this.debug.chaos(q, client) : REFUSED;
+    // RFC 9824 3.5: NXNAME is a meta-type of compact answers, never a question (signed zones only; others keep NODATA).
+    if (q.qtype === QTYPE_NXNAME && this.denial !== null) return FORMERR;
     const t = this.tables;
     let entry: Entry;
     const node = t.nodes.get(q.qname);
@@ -96,8 +109,14 @@ export class Router implements QueryResolver, Decider {
       let s = q.qname;
       for (let i = s.indexOf('.'); i >= 0; i = s.indexOf('.')) {
         s = s.slice(i + 1);
-        const shared = t.referrals.get(s) ?? t.nxdomain.get(s);
-        if (shared) return shared.forLength(q.questionEnd - 16);
+        const referral = t.referrals.get(s);
+        if (referral) return referral.forLength(q.questionEnd - 16);
+        const nx = t.nxdomain.get(s);
+        if (nx) {
+          const a = nx.forLength(q.questionEnd - 16);
+          // DO=1 in a signed zone: the compact denial NSEC names the query, so it is signed now (compact-denial.ts).
+          return q.dnssecOk && a.signed !== null && this.denial !== null ? this.denial.answer(q, s, a) : a;
+        }
       }
       return REFUSED; // not a zone of ours
     }

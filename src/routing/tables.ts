@@ -2,7 +2,9 @@ import type { Fallback, MapConfig, ServiceConfig, ZoneConfig } from '../config';
 import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
-import { encodeAnswer, SharedAnswer, type RR, type Sections } from './encode';
+import { TYPE_DNSKEY } from '../dnssec';
+import { encodeAnswer, SharedAnswer, type RR, type Sections, type WireRR } from './encode';
+import { AnswerSigner, nodataNsec, type Signers } from './sign-answers';
 
 /**
  * Answer tables built from a map: every (name, qtype) a client can ask gets a
@@ -113,6 +115,8 @@ interface Plan extends Sections {
   serviceType: 'A' | 'AAAA' | null;
   /** Zone whose SOA goes in authority if the service has no address of that type. */
   serviceZone: ZoneConfig | null;
+  /** A NODATA answer: the name that exists without the type (its NSEC proves it when signed). */
+  nodata: string | null;
 }
 
 function soaRR(zone: ZoneConfig, negative: boolean): RR {
@@ -158,7 +162,12 @@ export function buildServices(map: MapConfig): ServiceRuntime[] {
   });
 }
 
-export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildServices(map)): RoutingTables & { nodes: Map<string, NodeEntry> } {
+/**
+ * `signers`: the signed zones' keys (build-worker.ts loads them); each answer of such a zone then
+ * gets its `signed` counterpart (sign-answers.ts).
+ */
+export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildServices(map), signers: Signers = new Map()): RoutingTables & { nodes: Map<string, NodeEntry> } {
+  const signer = new AnswerSigner(signers);
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();
@@ -223,6 +232,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     service: null,
     serviceType: null,
     serviceZone: null,
+    nodata: null,
   });
   const referral = (cut: string): Plan => {
     const ns = nodes.get(cut)?.rrsets.get('NS') ?? [];
@@ -235,7 +245,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     if (!rr) negativeSoa.set(zone, (rr = soaRR(zone, true)));
     return rr;
   };
-  const negative = (zone: ZoneConfig, rcode: number): Plan => ({ ...empty(rcode, true), authority: [negSoa(zone)] });
+  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => ({ ...empty(rcode, true), authority: [negSoa(zone)], nodata });
 
   const plan = (name: string, qtype: number, depth: number): Plan | null => {
     const n = nodes.get(name);
@@ -254,7 +264,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     }
     if (n.cut) {
       // At the cut itself DS belongs to this (parent) side: we have none, so NODATA.
-      if (n.cut === name && qtype === QTYPE_DS) return negative(n.zone, RCODE_NOERROR);
+      if (n.cut === name && qtype === QTYPE_DS) return negative(n.zone, RCODE_NOERROR, name);
       return referral(n.cut);
     }
     const cname = n.rrsets.get('CNAME');
@@ -269,7 +279,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
       if (n.service) type = n.service.config.addresses.some((a) => a && a.a.length) ? TYPE_CODE.A : TYPE_CODE.AAAA;
       else {
         const first = ANY_ORDER.find((t) => n.rrsets.has(t));
-        if (!first) return negative(n.zone, RCODE_NOERROR);
+        if (!first) return negative(n.zone, RCODE_NOERROR, name);
         type = TYPE_CODE[first];
       }
     }
@@ -278,21 +288,44 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     }
     const rtype = (Object.keys(TYPE_CODE) as RecordType[]).find((t) => TYPE_CODE[t] === type);
     const set = rtype ? n.rrsets.get(rtype) : undefined;
-    if (!set) return negative(n.zone, RCODE_NOERROR);
+    if (!set) return negative(n.zone, RCODE_NOERROR, name);
     return { ...empty(RCODE_NOERROR, true), answer: set, additional: glueFor(set) };
   };
 
-  // 3. Encode.
+  // 3. Encode (and sign).
+  /** The types a name has, as its NSEC lists them (a delegation point: NS only, the rest is the child's). */
+  const typesAt = (name: string): number[] => {
+    const n = nodes.get(name);
+    if (!n) return [];
+    if (n.cut === name) return [TYPE_CODE.NS];
+    const types = [...n.rrsets.keys()].map((t) => TYPE_CODE[t]);
+    if (n.service?.config.addresses.some((a) => a && a.a.length)) types.push(TYPE_CODE.A);
+    if (n.service?.config.addresses.some((a) => a && a.aaaa.length)) types.push(TYPE_CODE.AAAA);
+    if (name === n.zone.name && signers.has(name)) types.push(TYPE_DNSKEY);
+    return types;
+  };
+  const zoneNameOf = (name: string): string => zoneOf(name)?.name ?? '';
+  /** encodeAnswer, plus the signed counterpart when the name's zone is signed. */
+  const enc = (name: string, qtype: number, p: Plan): PreparedAnswer => {
+    const a = encodeAnswer(name, qtype, p);
+    if (signer.size === 0) return a;
+    const zone = zoneNameOf(name);
+    const nodata = p.nodata;
+    const denial: WireRR[] = nodata === null ? [] : [nodataNsec(nodata, typesAt(nodata).filter((t) => t !== qtype), negSoa(nodes.get(nodata)?.zone ?? (zoneOf(nodata) as ZoneConfig)).ttl)];
+    const signed = signer.sections(zone, p, denial);
+    if (signed) a.signed = encodeAnswer(name, qtype, signed);
+    return a;
+  };
   const encode = (name: string, qtype: number, p: Plan): Entry => {
-    if (!p.service) return { dynamic: false, answer: encodeAnswer(name, qtype, p) };
+    if (!p.service) return { dynamic: false, answer: enc(name, qtype, p) };
     const svc = p.service;
     let ttl = svc.config.ttl;
     const type = p.serviceType as 'A' | 'AAAA';
     const key = type === 'A' ? 'a' : 'aaaa';
     const variant = (addrs: string[]): PreparedAnswer => {
-      if (addrs.length === 0) return encodeAnswer(name, qtype, { ...p, authority: [soaRR(p.serviceZone as ZoneConfig, true)] });
+      if (addrs.length === 0) return enc(name, qtype, { ...p, authority: [soaRR(p.serviceZone as ZoneConfig, true)], nodata: svc.config.name });
       const rrs: RR[] = addrs.map((address) => ({ name: svc.config.name, ttl, rdata: { type, address } }));
-      return encodeAnswer(name, qtype, { ...p, answer: [...p.answer, ...rrs] });
+      return enc(name, qtype, { ...p, answer: [...p.answer, ...rrs] });
     };
     const answers: PreparedAnswer[] = [];
     for (const rrTtl of [svc.config.ttl, svc.config.failoverTtl]) {
@@ -313,7 +346,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     return id;
   };
   const ids = (rrs: RR[]): string => rrs.map(idOf).join(',');
-  const planKey = (p: Plan): string => `${p.rcode}${p.aa ? 'a' : ''}:${ids(p.answer)}/${ids(p.authority)}/${ids(p.additional)}`;
+  const planKey = (p: Plan): string => `${p.rcode}${p.aa ? 'a' : ''}:${ids(p.answer)}/${ids(p.authority)}/${ids(p.additional)}/${p.nodata ?? ''}`;
   const out = new Map<string, NodeEntry>();
   const entryFor = (name: string, qtype: number, memo: Map<string, Entry>): Entry => {
     const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
@@ -340,9 +373,26 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY, memo) });
   }
   const nxdomain = new Map<string, SharedAnswer>();
-  for (const z of map.zones) nxdomain.set(z.name, new SharedAnswer(negative(z, RCODE_NXDOMAIN)));
+  // Signed: NOERROR with the signed SOA; the query's own NSEC is added per query name (compact-denial.ts).
+  for (const z of map.zones) nxdomain.set(z.name, new SharedAnswer(negative(z, RCODE_NXDOMAIN), signer.sections(z.name, negative(z, RCODE_NOERROR))));
   const referrals = new Map<string, SharedAnswer>();
-  for (const c of cuts) referrals.set(c, new SharedAnswer(referral(c)));
+  for (const c of cuts) {
+    const r = referral(c);
+    const zone = nodes.get(c)?.zone as ZoneConfig;
+    // Signed: the NSEC at the cut (NS, no DS) proves the child is unsigned (RFC 4035 3.1.4.1).
+    referrals.set(c, new SharedAnswer(r, signer.sections(zone.name, r, [nodataNsec(c, [TYPE_CODE.NS], negSoa(zone).ttl)])));
+  }
+  // The DNSKEY RRset at each signed apex, signed by the key-signing keys.
+  for (const [apex, zs] of signers) {
+    const node = out.get(apex);
+    const zone = nodes.get(apex)?.zone;
+    if (!node || !zone) continue;
+    const dnskeys: WireRR[] = zs.keys.map((k) => ({ name: apex, ttl: zone.soa.ttl, rdata: { type: 'RAW', code: TYPE_DNSKEY, data: k.rdata } }));
+    const plain: Sections<WireRR> = { rcode: RCODE_NOERROR, aa: true, answer: dnskeys, authority: [], additional: [] };
+    const answer = encodeAnswer(apex, TYPE_DNSKEY, plain);
+    answer.signed = encodeAnswer(apex, TYPE_DNSKEY, signer.sections(apex, plain) as Sections<WireRR>);
+    node.types.set(TYPE_DNSKEY, { dynamic: false, answer });
+  }
   return { nodes: out, nxdomain, referrals, services };
 }
 

@@ -18,7 +18,7 @@ const verbs = Object.keys(VERBS) as Verb[];
 const cli = (...args: string[]): CliRun => runCliSync(args);
 
 test('every verb has --help (and -h, and `help VERB`): its usage on stdout, exit 0', () => {
-  assert.deepEqual(verbs.sort(), ['check', 'drain', 'explain', 'history', 'probe', 'promote', 'publish', 'recover', 'report', 'rollback', 'serve', 'state', 'status', 'undrain']);
+  assert.deepEqual(verbs.sort(), ['check', 'drain', 'ds', 'explain', 'history', 'keygen', 'probe', 'promote', 'publish', 'recover', 'report', 'rollback', 'serve', 'state', 'status', 'undrain']);
   for (const verb of verbs) {
     for (const args of [[verb, '--help'], [verb, '-h'], ['help', verb], [verb, 'some-arg', '--bogus', '--help']]) {
       const r = cli(...args);
@@ -76,6 +76,8 @@ test('an unknown option to any verb: exit 2, one line naming it, then that verb\
     state: ['export'],
     recover: [],
     report: [],
+    keygen: ['example.org'],
+    ds: ['example.org'],
   };
   for (const verb of verbs) {
     const r = cli(verb, ...args[verb], '--bogus');
@@ -90,6 +92,8 @@ test('a missing or extra argument: exit 2, what is wrong, then the usage', () =>
     [['check'], 'missing FILE'],
     [['check', MAP, MAP], `unexpected argument "${MAP}"`],
     [['explain'], 'missing IP'],
+    [['keygen'], 'missing ZONE'],
+    [['ds'], 'missing ZONE'],
     [['drain'], 'missing DC'],
     [['undrain'], 'missing DC'],
     [['promote', 'db.example.com'], 'missing DC'],

@@ -276,7 +276,7 @@ describe('unknown keys', () => {
       text: edit('    ttl: 1h           #', '    tll: 1h           #'),
       at: 'tll:',
       path: 'zones.example.com.tll',
-      message: 'unknown key "tll" (allowed: soa, ns, ttl, records, file, transfer)',
+      message: 'unknown key "tll" (allowed: soa, ns, ttl, records, file, transfer, dnssec)',
     },
     {
       name: 'rejects an unknown key inside a datacenter',

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keyDir, signedMapText } from '../helpers/dnssec';
 import { parseQuery, ParseResult, Query } from '../../src/dns/wire';
 import { checkReply, encode, frame, Generator, mulberry32, nameWire, packetsOf, SERVER_TCP_QUERY_CAP, StreamModel, structuredPacket, type Msg } from './mutators';
 
@@ -136,4 +138,27 @@ test(`the campaign slice: ${SLICE} packets, seed 1, against a spawned server`, {
   for (const rcode of ['NOERROR', 'FORMERR', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'BADVERS']) assert.ok(s.rcodes[rcode] > 0, `no ${rcode} reply`);
   assert.equal(s.rcodes.SERVFAIL, undefined);
   assert.ok(s.rssMb.growth < s.rssMb.limit);
+});
+
+test('a smaller slice against a signed zone (DO=1 packets get signed answers): no crash, no wrong reply, no SERVFAIL', { timeout: 60_000 }, async () => {
+  const k = keyDir();
+  const config = join(k.dir, 'map.yaml');
+  writeFileSync(config, signedMapText('keys'));
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  const packets = 5000;
+  const child = spawn(process.execPath, [join(__dirname, 'fuzz.js'), '--packets', String(packets), '--seed', '2', '--config', config, '--json', '--quiet'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.equal(code, 0, `fuzz exited ${code}\n${out}`);
+  const line = out.split('\n').find((l) => l.startsWith('FUZZ_SUMMARY '));
+  assert.ok(line, out);
+  const s = JSON.parse(line.slice('FUZZ_SUMMARY '.length)) as Record<string, unknown> & { rcodes: Record<string, number> };
+  assert.equal(s.pass, true, out);
+  assert.equal(s.crashes, 0);
+  assert.equal(s.wrongReplies, 0, JSON.stringify(s.wrongReasons));
+  assert.equal(s.rcodes.SERVFAIL, undefined);
+  assert.ok((s.replies as number) > packets / 2, `only ${s.replies} replies`);
 });

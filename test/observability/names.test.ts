@@ -10,7 +10,7 @@ import { startServer, type TestServer } from '../helpers/server';
 // and hold docs/alerts.yml and the READMEs to the names that exist.
 
 const ROOT = resolve(__dirname, '../../..');
-const SUBSYSTEMS = ['dns', 'routing', 'health', 'config', 'probe', 'alerts', 'cluster', 'fleet', 'geoip'];
+const SUBSYSTEMS = ['dns', 'dnssec', 'routing', 'health', 'config', 'probe', 'alerts', 'cluster', 'fleet', 'geoip'];
 const registry = new Registry();
 let s: TestServer;
 

@@ -212,7 +212,7 @@ describe('DebugAnswers', () => {
 
 describe('NSID in the OPT record', () => {
   const id = Buffer.from('ns1.example.com');
-  const answer: PreparedAnswer = { rcode: 0, aa: true, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null };
+  const answer: PreparedAnswer = { rcode: 0, aa: true, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
   /** The OPT options of a reply whose only additional record is our OPT, at the end. */
   const optOptions = (out: Buffer, q: Query, bodyLength = 0): Map<number, Buffer> => {
     let off = q.questionEnd + bodyLength;
