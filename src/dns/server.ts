@@ -242,7 +242,7 @@ export class DnsServer {
    * the send ring; the addon sends them all with one sendmmsg when this returns.
    */
   private readonly onBatch = (sock: BatchSocket, n: number): number => {
-    const { recv, meta, send, sendMeta, slotSize } = sock;
+    const { recv, recvStride, meta, send, sendMeta, sendSlot } = sock;
     const stats = this.stats;
     let replies = 0;
     for (let i = 0; i < n; i++) {
@@ -256,19 +256,19 @@ export class DnsServer {
       stats.udpQueries++;
       let out: Buffer | null;
       try {
-        out = this.handle(recv.subarray(i * slotSize, i * slotSize + len), sock.source(i), false);
+        out = this.handle(recv.subarray(i * recvStride, i * recvStride + len), sock.source(i), false);
       } catch (err) {
         stats.internalErrors++;
         this.onError(err as Error, 'udp batch');
         continue;
       }
       if (out === null) continue;
-      if (out.length > slotSize) {
+      if (out.length > sendSlot) {
         // Cannot happen (UDP replies are at most 1232 bytes); never send a cut reply.
         stats.internalErrors++;
         continue;
       }
-      out.copy(send, replies * slotSize);
+      out.copy(send, replies * sendSlot);
       sendMeta[replies * SEND_FIELDS] = i;
       sendMeta[replies * SEND_FIELDS + 1] = out.length;
       replies++;

@@ -7,12 +7,13 @@ import { join } from 'node:path';
  * not a string). Knows nothing about DNS.
  */
 
-/** Per received slot in `meta`: length (-1: larger than a slot, cut short), family (4/6), port, unused. */
+/** Per received slot in `meta`: length (-1: cut short, which a 64 KiB slot makes impossible), family (4/6), port, unused. */
 export const META_FIELDS = 4;
 /** Per reply in `sendMeta`: the received slot it answers, its length; its bytes at reply index * slotSize in `send`. */
 export const SEND_FIELDS = 2;
 export const RING_SLOTS = 64;
-export const SLOT_BYTES = 4096;
+/** Room per reply in the send ring (UDP replies are at most 1232 bytes). */
+export const SEND_SLOT_BYTES = 4096;
 
 /** Indexes into `stats` (the addon's counters; src/dns/native/udp_batch.c). */
 export const enum BatchStat {
@@ -28,7 +29,7 @@ export const enum BatchStat {
 }
 
 interface Native {
-  open(host: string, port: number, v6: boolean, recvBufferBytes: number, slots: number, slotSize: number, onBatch: (n: number) => number): BatchSocketParts;
+  open(host: string, port: number, v6: boolean, recvBufferBytes: number, slots: number, sendSlotSize: number, onBatch: (n: number) => number): BatchSocketParts;
   close(handle: unknown): void;
   ref(handle: unknown, on: boolean): void;
 }
@@ -37,6 +38,7 @@ interface BatchSocketParts {
   handle: unknown;
   port: number;
   recv: Buffer;
+  recvStride: number;
   meta: Int32Array;
   addr: Buffer;
   send: Buffer;
@@ -68,12 +70,15 @@ export type BatchHandler = (sock: BatchSocket, count: number) => number;
 
 export class BatchSocket {
   readonly port: number;
+  /** Received datagram i: recv[i * recvStride ...], its length in meta (a slot holds any datagram whole). */
   readonly recv: Buffer;
+  readonly recvStride: number;
   readonly meta: Int32Array;
+  /** Reply j: send[j * sendSlot ...], with its received slot and length in sendMeta. */
   readonly send: Buffer;
   readonly sendMeta: Int32Array;
   readonly stats: Float64Array;
-  readonly slotSize = SLOT_BYTES;
+  readonly sendSlot = SEND_SLOT_BYTES;
   private readonly addr: Buffer;
   private readonly handle: unknown;
   private closed = false;
@@ -83,10 +88,11 @@ export class BatchSocket {
   private lastText = '';
 
   constructor(lib: Native, host: string, port: number, v6: boolean, recvBufferBytes: number, onBatch: BatchHandler) {
-    const parts = lib.open(host, port, v6, recvBufferBytes, RING_SLOTS, SLOT_BYTES, (n) => onBatch(this, n));
+    const parts = lib.open(host, port, v6, recvBufferBytes, RING_SLOTS, SEND_SLOT_BYTES, (n) => onBatch(this, n));
     this.handle = parts.handle;
     this.port = parts.port;
     this.recv = parts.recv;
+    this.recvStride = parts.recvStride;
     this.meta = parts.meta;
     this.addr = parts.addr;
     this.send = parts.send;

@@ -26,6 +26,12 @@
 #define MAX_ROUNDS 8
 #define MAX_SLOTS 1024
 #define MAX_SLOT_SIZE 65536
+// Every datagram fits a receive slot whole (UDP carries at most 65,507 bytes over IPv4): a
+// query larger than a usual ring slot is answered as dgram would answer it, not cut. Only the
+// pages a datagram fills become resident, so a ring of small queries costs a page per slot.
+// The stride is not a power of two so that the slots' first bytes fall in different cache sets.
+#define RECV_BYTES 65535
+#define RECV_STRIDE (65536 + 128)
 #define META_FIELDS 4 /* per received slot: length (-1 = did not fit), family (4/6), port, 0 */
 #define SEND_FIELDS 2 /* per reply: received slot it answers, length */
 
@@ -143,7 +149,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     for (int i = 0; i < s->slots; i++) {
       s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
       s->rmsgs[i].msg_hdr.msg_flags = 0;
-      s->riov[i].iov_len = (size_t)s->slot_size;
+      s->riov[i].iov_len = RECV_BYTES;
     }
     int n = recvmmsg(s->fd, s->rmsgs, (unsigned)s->slots, MSG_DONTWAIT, NULL);
     if (n < 0) {
@@ -250,10 +256,11 @@ static void env_cleanup(void *arg) {
   close_socket(s);
 }
 
+// No memset: the rings' contents do not matter before the kernel writes them, and leaving the
+// receive ring untouched keeps its unused pages out of RSS.
 static napi_value make_buffer(napi_env env, size_t size, void **data) {
   napi_value b;
   if (napi_create_buffer(env, size, data, &b) != napi_ok) return NULL;
-  memset(*data, 0, size);
   return b;
 }
 
@@ -267,7 +274,9 @@ static napi_value make_typed(napi_env env, napi_typedarray_type type, size_t cou
 
 static void set(napi_env env, napi_value obj, const char *key, napi_value v) { napi_set_named_property(env, obj, key, v); }
 
-// open(host, port, v6, recvBufferBytes, slots, slotSize, onBatch) -> { handle, port, recv, meta, addr, send, sendMeta, stats }
+// open(host, port, v6, recvBufferBytes, slots, sendSlotSize, onBatch)
+//   -> { handle, port, recv, recvStride, meta, addr, send, sendMeta, stats }
+// Received datagram i is at recv[i * recvStride], reply j at send[j * sendSlotSize].
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -344,7 +353,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   napi_value out, recvBuf, metaArr, addrBuf, sendBuf, sendMetaArr, statsArr, handle, portVal;
   void *p;
   napi_create_object(env, &out);
-  recvBuf = make_buffer(env, (size_t)slots * slot_size, &p);
+  recvBuf = make_buffer(env, (size_t)slots * RECV_STRIDE, &p);
   s->recv = p;
   metaArr = make_typed(env, napi_int32_array, (size_t)slots * META_FIELDS, 4, &p);
   s->meta = p;
@@ -362,8 +371,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     return throw_errno(env, ENOMEM, "open: buffers");
   }
   for (int i = 0; i < slots; i++) {
-    s->riov[i].iov_base = s->recv + (size_t)i * slot_size;
-    s->riov[i].iov_len = (size_t)slot_size;
+    s->riov[i].iov_base = s->recv + (size_t)i * RECV_STRIDE;
+    s->riov[i].iov_len = RECV_BYTES;
     s->rmsgs[i].msg_hdr.msg_iov = &s->riov[i];
     s->rmsgs[i].msg_hdr.msg_iovlen = 1;
     s->rmsgs[i].msg_hdr.msg_name = &s->names[i];
@@ -375,6 +384,9 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   set(env, out, "handle", handle);
   set(env, out, "port", portVal);
   set(env, out, "recv", recvBuf);
+  napi_value strideVal;
+  napi_create_int32(env, RECV_STRIDE, &strideVal);
+  set(env, out, "recvStride", strideVal);
   set(env, out, "meta", metaArr);
   set(env, out, "addr", addrBuf);
   set(env, out, "send", sendBuf);
