@@ -53,7 +53,8 @@ let loadError: string | null = null;
 export function loadBatchAddon(): Native | null {
   if (native !== null || loadError !== null) return native;
   // dist/src/dns -> repo root -> src/dns/native/build (node-gyp's output; the C sources live there too).
-  const path = join(__dirname, '../../../src/dns/native/build/Release/udp_batch.node');
+  // GEOSTEER_UDP_ADDON names another build (tests use a missing one to see the fallback).
+  const path = process.env.GEOSTEER_UDP_ADDON || join(__dirname, '../../../src/dns/native/build/Release/udp_batch.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     native = require(path) as Native;

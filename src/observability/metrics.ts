@@ -154,7 +154,7 @@ export function registerDnsMetrics(registry: Registry, stats: () => DnsStats): v
   });
   scraped(registry, {
     name: 'geosteer_dns_udp_path',
-    help: 'UDP socket layer in use: 1 for path="batched" (recvmmsg/sendmmsg addon) or path="dgram" (Node dgram)',
+    help: 'Processes on each UDP socket layer: path="batched" (recvmmsg/sendmmsg addon) or "dgram" (Node dgram); 1 per process, summed over cluster workers',
     type: 'gauge',
     read() {
       const p = stats().udpPath;
