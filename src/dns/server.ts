@@ -268,7 +268,7 @@ export class DnsServer {
         stats.internalErrors++;
         continue;
       }
-      out.copy(send, replies * sendSlot);
+      send.set(out, replies * sendSlot);
       sendMeta[replies * SEND_FIELDS] = i;
       sendMeta[replies * SEND_FIELDS + 1] = out.length;
       replies++;
