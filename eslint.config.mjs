@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/dns/native/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,8 +18,8 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
-    // The bin wrapper is CommonJS so that it runs without a build step.
-    files: ['bin/*.js'],
+    // The bin wrapper and the addon's install step are CommonJS so that they run without a build step.
+    files: ['bin/*.js', 'src/dns/native/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -5,6 +5,7 @@
 #   bench/run.sh                       # mixed + wide at full speed, then latency at half rate
 #   WORKLOADS="wide" DURATION=10 bench/run.sh
 #   ANCHORS=1 bench/run.sh             # then the anchors side by side (../shared/bench/run-anchors.sh)
+#   UDP="dgram batched" bench/run.sh   # both UDP paths (serve --udp), one after the other, same session
 #
 # Prints, per workload: QPS, lost queries, server CPU microseconds per query
 # (utime+stime of the server over the run / answered queries) and, at a fixed
@@ -18,6 +19,7 @@ PORT=${PORT:-5310}
 DURATION=${DURATION:-15}
 WORKLOADS=${WORKLOADS:-"mixed wide"}
 WORKERS=${WORKERS:-1}
+UDP=${UDP:-batched}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 DNSPERF_OPTS=${DNSPERF_OPTS:-"-c 4 -q 200 -T 1"}
@@ -26,9 +28,11 @@ HZ=$(getconf CLK_TCK)
 command -v dnsperf >/dev/null && [[ -f $WORK/queries/wide-ecs.bin ]] || bash "$SHARED/run-anchors.sh" --install-only
 npm run build --silent
 
-taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config bench/map.yaml --listen "127.0.0.1:$PORT" --workers "$WORKERS" >/tmp/geosteer-bench.log 2>&1 &
-SERVER=$!
+SERVER=
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for udp in $UDP; do
+taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config bench/map.yaml --listen "127.0.0.1:$PORT" --workers "$WORKERS" --udp "$udp" >/tmp/geosteer-bench.log 2>&1 &
+SERVER=$!
 for _ in $(seq 1 100); do
   dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 example.test SOA 2>/dev/null | grep -q ns1 && break
   sleep 0.2
@@ -53,8 +57,9 @@ rss_mb() {
 
 data() { echo "-B -d $WORK/queries/$1-ecs.bin"; }
 
-printf '\ngeosteer %s, workers=%s, server on CPU %s, dnsperf on CPU %s, %ss per run, startup %s ms\n\n' \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$WORKERS" "$SERVER_CPU" "$CLIENT_CPU" "$DURATION" "${START_MS:-?}"
+PATH_USED=$(grep -o '"udp":"[a-z]*"' /tmp/geosteer-bench.log | head -1 | cut -d'"' -f4 || true)
+printf '\ngeosteer %s, --udp %s (in use: %s), workers=%s, server on CPU %s, dnsperf on CPU %s, %ss per run, startup %s ms\n\n' \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$udp" "${PATH_USED:-?}" "$WORKERS" "$SERVER_CPU" "$CLIENT_CPU" "$DURATION" "${START_MS:-?}"
 printf '| workload | QPS | lost | server us/query | srv%% | RSS MB | p50 ms | p99 ms | p99.9 ms | at QPS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" $(data mixed) -l 2 $DNSPERF_OPTS >/dev/null 2>&1 # warm-up
 for wl in $WORKLOADS; do
@@ -76,11 +81,13 @@ for wl in $WORKLOADS; do
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "${qps%.*}" "$lost" "$us" "$srv" "$(rss_mb)" "$p50" "$p99" "$p999" "$half"
 done
 echo
+kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true
+SERVER=
+done
 
 if [[ -n ${ANCHORS:-} ]]; then
-  kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true
   THREADS=${THREADS:-1} WORKLOADS=${ANCHOR_WORKLOADS:-"mixed wide"} REPEATS=${REPEATS:-1} \
     CUSTOM_NAME=geosteer CUSTOM_PORT=$PORT \
-    CUSTOM_CMD="node $(pwd)/dist/src/cli/main.js serve --config $(pwd)/bench/map.yaml --listen 127.0.0.1:@PORT@ --workers $WORKERS" \
+    CUSTOM_CMD="node $(pwd)/dist/src/cli/main.js serve --config $(pwd)/bench/map.yaml --listen 127.0.0.1:@PORT@ --workers $WORKERS --udp ${UDP##* }" \
     bash "$SHARED/run-anchors.sh" ${ANCHOR_LIST:-gdnsd pdns knot custom}
 fi

@@ -9,10 +9,12 @@ export const DNS_ARGS = {
   'tcp-idle-timeout': { type: 'string' },
   'tcp-max-lifetime': { type: 'string' },
   'tcp-max-in-flight': { type: 'string' },
+  udp: { type: 'string' },
 } as const;
 
 export const DNS_USAGE = `  --tcp-max-connections N (1000)  --tcp-max-per-source N (32)  --tcp-max-in-flight N (32)
-  --tcp-idle-timeout DUR (10s)    --tcp-max-lifetime DUR (120s)`;
+  --tcp-idle-timeout DUR (10s)    --tcp-max-lifetime DUR (120s)
+  --udp batched|dgram (batched: recvmmsg/sendmmsg, one SO_REUSEPORT socket per worker; dgram if it cannot load)`;
 
 type DnsArgValues = Partial<Record<keyof typeof DNS_ARGS, string>>;
 
@@ -35,6 +37,9 @@ export function dnsOptionsFromArgs(values: DnsArgValues): Partial<DnsOptions> {
   const set = <K extends keyof DnsOptions>(k: K, v: DnsOptions[K] | undefined): void => {
     if (v !== undefined) out[k] = v;
   };
+  const udp = values.udp;
+  if (udp !== undefined && udp !== 'batched' && udp !== 'dgram') throw new UsageError('--udp must be batched or dgram');
+  set('udp', udp);
   set('tcpMaxConnections', count('tcp-max-connections', 1_000_000));
   set('tcpMaxConnectionsPerSource', count('tcp-max-per-source', 1_000_000));
   set('tcpMaxInFlight', count('tcp-max-in-flight', 65_535));

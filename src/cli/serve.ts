@@ -445,6 +445,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const addresses = await dns.listen();
   started = true;
+  // One line naming the UDP path (per process: with --workers, each worker says which it runs).
+  if (dns.udpFallback !== null) log.warn({ udp: dns.udpPath, reason: dns.udpFallback }, `UDP path: dgram (batched path unavailable: ${dns.udpFallback})`);
+  else if (dns.udpPath === 'batched') log.info({ udp: 'batched' }, 'UDP path: batched (recvmmsg/sendmmsg, own SO_REUSEPORT socket)');
+  else log.info({ udp: 'dgram' }, 'UDP path: dgram (--udp dgram)');
   const facts = (): HostFacts => ({
     addresses: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
     admin: options.adminAddress !== undefined ? options.adminAddress : admin && options.metricsListen ? options.metricsListen.replace(/:\d+$/, `:${admin.port}`) : null,

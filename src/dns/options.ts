@@ -25,6 +25,13 @@ export interface DnsOptions {
    * net.core.rmem_max to absorb longer bursts. @default 4194304
    */
   udpRecvBufferBytes: number;
+  /**
+   * UDP socket layer: 'batched' (src/dns/native: recvmmsg/sendmmsg, one
+   * SO_REUSEPORT socket per process) or 'dgram' (Node's; with workers, one
+   * socket shared through the cluster primary). 'batched' falls back to dgram
+   * when the addon cannot load. @default 'batched'
+   */
+  udp: 'batched' | 'dgram';
 }
 
 export const DEFAULT_DNS_OPTIONS: DnsOptions = {
@@ -36,6 +43,7 @@ export const DEFAULT_DNS_OPTIONS: DnsOptions = {
   tcpMaxInFlight: 32,
   tcpMaxQueriesPerConnection: 10_000,
   udpRecvBufferBytes: 4 * 1024 * 1024,
+  udp: 'batched',
 };
 
 export interface ListenAddress {

@@ -1,5 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { parseIp, unmapIpv4 } from '../common/ip';
 import type { PreparedAnswer, QueryResolver } from './answer';
 import { ServerCookies } from './cookie';
@@ -7,6 +7,7 @@ import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAd
 import { buildError, buildResponse, buildTruncated, udpLimit } from './respond';
 import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
 import { DnsStats } from './stats';
+import { batchLoadError, BatchSocket, loadBatchAddon, META_FIELDS, SEND_FIELDS } from './udp-batch';
 import { ParseResult, parseQuery, Query, QTYPE_AXFR, QTYPE_IXFR, RCODE } from './wire';
 
 export interface BoundAddress {
@@ -29,6 +30,11 @@ export class DnsServer {
   private resolver: QueryResolver;
   private readonly query = new Query();
   private readonly udp: UdpSocket[] = [];
+  private readonly batched: BatchSocket[] = [];
+  /** The UDP path in use, decided by listen(): the option, or dgram when the addon cannot load. */
+  udpPath: 'batched' | 'dgram';
+  /** Why the batched path was asked for but dgram is in use; null otherwise. */
+  udpFallback: string | null = null;
   private readonly tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
   /** Open TCP connections per source address. */
@@ -50,6 +56,7 @@ export class DnsServer {
     this.resolver = resolver;
     this.options = { ...DEFAULT_DNS_OPTIONS, ...options };
     this.onError = onError;
+    this.udpPath = this.options.udp;
     this.applyRrl(resolver.rrl ?? null);
   }
 
@@ -176,6 +183,12 @@ export class DnsServer {
   }
 
   private async listenOne(addr: ListenAddress): Promise<BoundAddress> {
+    if (this.udpPath === 'batched') {
+      const lib = loadBatchAddon();
+      if (lib !== null) return this.listenBatched(addr);
+      this.udpPath = 'dgram';
+      this.udpFallback = `native addon not loaded (${batchLoadError()})`;
+    }
     // With port 0, UDP picks the port and TCP must get the same one; retry on a clash.
     for (let attempt = 0; ; attempt++) {
       const udp = await this.bindUdp(addr);
@@ -191,6 +204,77 @@ export class DnsServer {
       }
     }
   }
+
+  /**
+   * The batched path: TCP first (with port 0 the kernel, or in a cluster the
+   * primary's shared handle, picks the port), then this process's own
+   * SO_REUSEPORT UDP socket on that port. TCP first also keeps a second
+   * server from silently sharing the port: its TCP bind fails, and a dgram
+   * socket (no SO_REUSEPORT) holding the port makes ours fail.
+   */
+  private async listenBatched(addr: ListenAddress): Promise<BoundAddress> {
+    const lib = loadBatchAddon();
+    if (lib === null) throw new Error('batched UDP addon not loaded');
+    for (let attempt = 0; ; attempt++) {
+      const tcp = await this.bindTcp(addr.host, addr.port);
+      const port = (tcp.address() as AddressInfo).port;
+      try {
+        const udp = new BatchSocket(lib, addr.host, port, addr.family === 6, this.options.udpRecvBufferBytes, this.onBatch);
+        this.batched.push(udp);
+        this.stats.udpBatchSockets.push(udp.stats);
+        this.stats.udpPath = 'batched';
+        this.tcp.push(tcp);
+        return { host: addr.host, port };
+      } catch (err) {
+        await new Promise<void>((r) => tcp.close(() => r()));
+        const code = (err as NodeJS.ErrnoException).code;
+        if (addr.port !== 0 || attempt >= 20 || code !== 'EADDRINUSE') {
+          // Worded like dgram's, so start failures read the same on both paths.
+          throw Object.assign(new Error(`bind ${code ?? 'failed'} ${addr.host}:${port} (udp): ${(err as Error).message}`), { code });
+        }
+      }
+    }
+  }
+
+  /**
+   * One recvmmsg batch: each datagram goes through handle() on its own (a
+   * throw or a drop affects that datagram only) and its reply is copied into
+   * the send ring; the addon sends them all with one sendmmsg when this returns.
+   */
+  private readonly onBatch = (sock: BatchSocket, n: number): number => {
+    const { recv, recvStride, meta, send, sendMeta, sendSlot } = sock;
+    const stats = this.stats;
+    let replies = 0;
+    for (let i = 0; i < n; i++) {
+      const m = i * META_FIELDS;
+      const len = meta[m];
+      // Port 0 cannot be answered; such packets are spoofed anyway (as on the dgram path).
+      if (len < 0 || meta[m + 2] === 0) {
+        if (len >= 0) stats.dropped++;
+        continue;
+      }
+      stats.udpQueries++;
+      let out: Buffer | null;
+      try {
+        out = this.handle(recv.subarray(i * recvStride, i * recvStride + len), sock.source(i), false);
+      } catch (err) {
+        stats.internalErrors++;
+        this.onError(err as Error, 'udp batch');
+        continue;
+      }
+      if (out === null) continue;
+      if (out.length > sendSlot) {
+        // Cannot happen (UDP replies are at most 1232 bytes); never send a cut reply.
+        stats.internalErrors++;
+        continue;
+      }
+      send.set(out, replies * sendSlot);
+      sendMeta[replies * SEND_FIELDS] = i;
+      sendMeta[replies * SEND_FIELDS + 1] = out.length;
+      replies++;
+    }
+    return replies;
+  };
 
   private bindUdp(addr: ListenAddress): Promise<UdpSocket> {
     return new Promise((resolve, reject) => {
@@ -345,6 +429,13 @@ export class DnsServer {
     if (this.clockTimer !== null) clearInterval(this.clockTimer);
     this.clockTimer = null;
     for (const s of this.conns) s.destroy();
+    const st = this.stats;
+    for (const b of this.batched) {
+      b.close();
+      b.stats.forEach((v, i) => (st.udpBatchClosed[i] += v));
+    }
+    this.batched.length = 0;
+    st.udpBatchSockets.length = 0;
     await Promise.all([
       ...this.udp.map((u) => new Promise<void>((r) => u.close(() => r()))),
       ...this.tcp.map((t) => new Promise<void>((r) => t.close(() => r()))),

@@ -35,6 +35,11 @@ export class DnsStats implements RrlCounters {
   rrlSlipped = 0;
   rrlWouldLimit = 0;
   internalErrors = 0;
+  /** The UDP path in use ('batched' once a batched socket is open). */
+  udpPath: 'batched' | 'dgram' = 'dgram';
+  /** The batched sockets' own counters (udp-batch.ts BatchStat), live ones and what closed ones counted. */
+  readonly udpBatchSockets: Float64Array[] = [];
+  readonly udpBatchClosed = new Float64Array(16);
   readonly rcodes = new Float64Array(24);
   /**
    * Answered messages by transport, family and qtype:
@@ -56,6 +61,13 @@ export class DnsStats implements RrlCounters {
   /** Countdown to the next logged query; negative when the query log is off. */
   sampleLeft = -1;
   sampler: QuerySampler | null = null;
+
+  /** A batched-socket counter (BatchStat index) summed over this server's sockets; 0 on the dgram path. */
+  udpBatch(index: number): number {
+    let sum = this.udpBatchClosed[index];
+    for (const s of this.udpBatchSockets) sum += s[index];
+    return sum;
+  }
 
   /** Time one query in `every` (0 = off). performance.now() costs ~50 ns a call, so not every query. */
   setTiming(every: number): void {

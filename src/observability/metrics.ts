@@ -152,7 +152,26 @@ export function registerDnsMetrics(registry: Registry, stats: () => DnsStats): v
       ];
     },
   });
+  scraped(registry, {
+    name: 'geosteer_dns_udp_path',
+    help: 'Processes on each UDP socket layer: path="batched" (recvmmsg/sendmmsg addon) or "dgram" (Node dgram); 1 per process, summed over cluster workers',
+    type: 'gauge',
+    read() {
+      const p = stats().udpPath;
+      return [
+        { labels: { path: 'batched' }, value: p === 'batched' ? 1 : 0 },
+        { labels: { path: 'dgram' }, value: p === 'dgram' ? 1 : 0 },
+      ];
+    },
+  });
   const plain: Array<[string, string, (s: DnsStats) => number]> = [
+    // Batched path only (0 on dgram); indexes are udp-batch.ts BatchStat.
+    ['geosteer_dns_udp_batches_total', 'recvmmsg calls that returned datagrams (batched UDP path)', (s) => s.udpBatch(1)],
+    ['geosteer_dns_udp_batch_datagrams_total', 'Datagrams received by those recvmmsg calls (divide by batches for the mean batch size)', (s) => s.udpBatch(2)],
+    ['geosteer_dns_udp_send_batches_total', 'sendmmsg calls that sent replies (batched UDP path)', (s) => s.udpBatch(3)],
+    ['geosteer_dns_udp_send_dropped_total', 'UDP replies dropped because the socket send buffer stayed full after one retry (batched path; never waits)', (s) => s.udpBatch(5)],
+    ['geosteer_dns_udp_send_errors_total', 'UDP replies the kernel refused to send (unreachable or invalid destination; batched path)', (s) => s.udpBatch(6)],
+    ['geosteer_dns_udp_oversize_total', 'Datagrams cut short by the receive ring (batched path; 64 KiB slots, so this stays 0), dropped unanswered', (s) => s.udpBatch(7)],
     ['geosteer_dns_dropped_total', 'Datagrams dropped without an answer: responses (QR=1), source port 0, shorter than a header', (s) => s.dropped],
     ['geosteer_dns_truncated_total', 'UDP answers sent truncated (TC=1): the client should retry over TCP', (s) => s.truncated],
     ['geosteer_dns_tcp_connections_total', 'TCP connections accepted', (s) => s.tcpConnections],

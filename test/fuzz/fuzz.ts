@@ -51,6 +51,8 @@ interface Options {
   dump: string | null;
   json: boolean;
   quiet: boolean;
+  /** UDP path of the spawned server (`serve --udp`); null: the server's default. */
+  udp: 'batched' | 'dgram' | null;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -69,13 +71,15 @@ function parseOptions(argv: string[]): Options {
       dump: { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
+      udp: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     process.stdout.write(
       'usage: fuzz [--packets N=1000000] [--seed S=1] [--port P (use a running server)] [--pid PID]\n' +
-        '            [--workers W=1] [--batch B=10000] [--window 256] [--config MAP] [--max-seconds 3600] [--dump DIR] [--json] [--quiet]\n',
+        '            [--workers W=1] [--batch B=10000] [--window 256] [--config MAP] [--max-seconds 3600] [--dump DIR] [--json] [--quiet]\n' +
+        '            [--udp batched|dgram (default: $GEOSTEER_UDP, else the server default)]\n',
     );
     process.exit(0);
   }
@@ -98,7 +102,14 @@ function parseOptions(argv: string[]): Options {
     dump: values.dump ?? null,
     json: values.json === true,
     quiet: values.quiet === true,
+    udp: udpPath(values.udp ?? process.env.GEOSTEER_UDP),
   };
+}
+
+function udpPath(v: string | undefined): 'batched' | 'dgram' | null {
+  if (v === undefined || v === '') return null;
+  if (v !== 'batched' && v !== 'dgram') throw new Error('--udp (or GEOSTEER_UDP) must be batched or dgram');
+  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -571,6 +582,8 @@ interface Target {
   /** Set when a spawned server exits on its own. */
   exited: string | null;
   logTail: string[];
+  /** The UDP path each server process logged at start (`"udp":"batched"`), in order. */
+  udpPaths: string[];
   stop(): Promise<void>;
 }
 
@@ -597,7 +610,7 @@ async function startServer(o: Options): Promise<Target> {
   delete env.NODE_TEST_CONTEXT;
   // 50 slow-loris slots + abuse and control connections all come from 127.0.0.1:
   // above the default 32 per source, which would refuse some and leave replies owed.
-  const args = ['serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--workers', String(o.workers), '--tcp-max-per-source', '256'];
+  const args = ['serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--workers', String(o.workers), '--tcp-max-per-source', '256', ...(o.udp ? ['--udp', o.udp] : [])];
   const child: ChildProcess = spawn(process.execPath, [main, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
@@ -608,6 +621,7 @@ async function startServer(o: Options): Promise<Target> {
     describe: `spawned (pid ${child.pid}): node dist/src/cli/main.js ${args.join(" ")}`,
     exited: null,
     logTail: [],
+    udpPaths: [],
     async stop() {
       if (target.exited === null) {
         const gone = new Promise<void>((r) => child.once('exit', () => r()));
@@ -622,6 +636,8 @@ async function startServer(o: Options): Promise<Target> {
   const keep = (chunk: Buffer): void => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line) continue;
+      const path = /"udp":"(batched|dgram)".*"msg":"UDP path/.exec(line);
+      if (path) target.udpPaths.push(path[1]);
       target.logTail.push(line.length > 500 ? line.slice(0, 500) + '...' : line);
       if (target.logTail.length > 40) target.logTail.shift();
     }
@@ -654,6 +670,14 @@ async function startServer(o: Options): Promise<Target> {
     await until(() => childrenOf(target.pids[0]).length >= o.workers, 30_000);
     target.pids.push(...childrenOf(target.pids[0]));
   }
+  // A path asked for must be the path running: a silent fallback would fuzz the other one.
+  if (o.udp !== null) {
+    await until(() => target.udpPaths.length >= o.workers, 10_000);
+    if (target.udpPaths.length < o.workers || target.udpPaths.some((p) => p !== o.udp)) {
+      await target.stop();
+      throw new Error(`asked for --udp ${o.udp}, the server logged UDP paths [${target.udpPaths.join(', ')}]:\n${target.logTail.join('\n')}`);
+    }
+  }
   return target;
 }
 
@@ -665,6 +689,7 @@ function externalTarget(o: Options, port: number): Target {
     describe: `running server on 127.0.0.1:${port}${pid ? ` (pid ${pid})` : ' (pid not found: no crash or RSS check beyond the control queries)'}`,
     exited: null,
     logTail: [],
+    udpPaths: [],
     stop: async () => {},
   };
 }

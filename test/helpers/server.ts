@@ -25,16 +25,34 @@ export interface TestServer extends RunningServer {
   port: number;
 }
 
+/**
+ * The UDP path under test: GEOSTEER_UDP=batched|dgram (.ci/run runs the DNS
+ * suites once per path); unset, the server's default.
+ */
+export function udpPathUnderTest(): 'batched' | 'dgram' | undefined {
+  const v = process.env.GEOSTEER_UDP;
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'batched' && v !== 'dgram') throw new Error(`GEOSTEER_UDP must be batched or dgram, not ${v}`);
+  return v;
+}
+
 /** Starts a real server on 127.0.0.1 with a kernel-chosen port (UDP and TCP on the same one). */
 export async function startServer(options: Partial<ServeOptions> & { mapText?: string } = {}): Promise<TestServer> {
   let config = options.config ?? DEFAULT_MAP;
   if (options.mapText !== undefined) config = writeTemp('map.yaml', options.mapText);
+  const udp = udpPathUnderTest();
   const running = await serve({
     listen: ['127.0.0.1:0'],
     logger: createLogger('silent'),
     ...options,
+    dns: { ...(udp ? { udp } : {}), ...options.dns },
     config,
   });
+  // A path asked for must be the path running: a silent fallback would test the other one.
+  if (udp !== undefined && running.dns.udpPath !== udp) {
+    await running.close();
+    throw new Error(`GEOSTEER_UDP=${udp} but the server runs the ${running.dns.udpPath} path (${running.dns.udpFallback ?? 'no reason given'})`);
+  }
   return Object.assign(running, { port: running.addresses[0].port });
 }
 

@@ -67,12 +67,15 @@ describe('npm pack makes a tarball that npm install -g turns into a working geos
   });
 
   // docs/map.schema.json: the sample map's `yaml-language-server: $schema=../docs/map.schema.json` line points there.
-  test('the tarball holds the built CLI, the worker, geodata and the schema, and no tests or TypeScript sources', () => {
+  // The batched UDP addon ships as C source: npm install builds it with the operator's compiler (src/dns/native).
+  const NATIVE = ['src/dns/native/binding.gyp', 'src/dns/native/udp_batch.c', 'src/dns/native/build.js'];
+  test('the tarball holds the built CLI, the worker, geodata, the schema and the addon source, and no tests or TypeScript sources', () => {
     assert.ok(existsSync(tarball));
-    for (const f of ['package.json', 'README.md', 'bin/geosteer.js', 'dist/src/cli/main.js', 'dist/src/geo/region-trie-worker.js', 'geodata/map.yaml', 'geodata/demo.yaml', 'docs/map.schema.json', 'docs/geosteer.service']) {
+    for (const f of ['package.json', 'README.md', 'bin/geosteer.js', 'dist/src/cli/main.js', 'dist/src/geo/region-trie-worker.js', 'geodata/map.yaml', 'geodata/demo.yaml', 'docs/map.schema.json', 'docs/geosteer.service', ...NATIVE]) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
     for (const f of files) {
+      if (NATIVE.includes(f)) continue;
       assert.ok(!/^(dist\/test|dist\/bench|test|src|bench|\.ci)\//.test(f), `${f} should not be in the tarball`);
       assert.ok(!f.endsWith('.ts'), `${f}: TypeScript source in the tarball`);
     }
@@ -115,6 +118,8 @@ describe('npm pack makes a tarball that npm install -g turns into a working geos
       const r = await dig(port, ['www.example.com', 'A', '+subnet=113.108.0.0/24']);
       assert.equal(r.status, 'NOERROR', r.raw);
       assert.deepEqual(r.answer.map((a) => a[4]), ['192.0.2.10'], r.raw);
+      // npm install -g built the addon from the tarball's C source (this machine has cc): the batched path runs.
+      assert.match(output, /"msg":"UDP path: batched/, output);
     } finally {
       await stopChild(proc, exited);
     }
