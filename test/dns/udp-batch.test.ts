@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { SocketAddress } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +21,17 @@ import { until } from '../helpers/wait';
 
 const addon = loadBatchAddon();
 const noAddon = addon === null ? `addon not built: ${batchLoadError()}` : false;
+
+test('on a machine that can build the addon (Linux, Node headers, cc), npm install built it and it loads', (t) => {
+  // So `npm test` cannot pass on the dgram fallback by accident where the batched path was meant to run (CI installs cc).
+  const prefix = resolve(process.execPath, '../..');
+  const cc = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
+  if (process.platform !== 'linux' || !existsSync(join(prefix, 'include/node/node_api.h')) || cc.error || cc.status !== 0) {
+    t.skip('this machine cannot build the addon (not Linux, no Node headers or no cc)');
+    return;
+  }
+  assert.ok(addon, `the addon should have been built by npm install: ${batchLoadError()}`);
+});
 
 test('source addresses read like dgram writes them (libuv inet_ntop), for runs of zeros anywhere', () => {
   let seed = 7;
