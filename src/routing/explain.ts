@@ -5,6 +5,7 @@ import type { Classification, GeoMatch } from '../geo';
 import type { HealthView } from '../health';
 import { answerText, qtypeName, type AnswerText } from './answer-text';
 import type { RoutingTables } from './tables';
+import { addressesFor, blockBucket, type WeightPlan } from './weights';
 
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -58,6 +59,18 @@ export interface Explanation {
   scope: number;
   ttl: number | null;
   serverId: string;
+  /** `answers: weighted N` and the chosen datacenter has more than N addresses: the draw this client block gets. */
+  weights?: WeightExplanation;
+}
+
+export interface WeightExplanation {
+  /** Addresses per answer. */
+  n: number;
+  /** The client block the draw is made for ('183.6.0.0/24', '2001:db8:1:200::/56'). */
+  block: string;
+  bucket: number;
+  /** The chosen datacenter's addresses in map order: weight, per-address health, in this block's answer. */
+  addresses: Array<{ address: string; weight: number; up: boolean; drawn: boolean }>;
 }
 
 /** Optional detail a health view may offer (the mirror does): verdict and drain apart. */
@@ -188,8 +201,26 @@ export function explain(
   const dc = choice % moved;
   const list = svc.policy === 'primary' ? [svc.primary, ...svc.standbys] : svc.preference[region];
   const detail = hasDetail(health) ? health : null;
+  const plan: WeightPlan | null = rt.weights[family];
+  const draw = plan && dc < rt.ndc ? plan.draws[dc] : null;
+  let weights: WeightExplanation | undefined;
+  if (plan && draw) {
+    const dcName = map.datacenters[dc].name;
+    const perAddress = svc.check?.perAddress === true;
+    const up = (a: string): boolean => !perAddress || health.isUp(svc.name, `${dcName}@${a}`);
+    const bits = masked.length === 4 ? 24 : 56;
+    const bucket = blockBucket(masked);
+    const drawn = addressesFor(plan, dc, bucket, (i) => up(draw.addresses[i]));
+    weights = {
+      n: plan.n,
+      block: `${formatIp(maskIp(masked, bits))}/${bits}`,
+      bucket,
+      addresses: draw.addresses.map((address, i) => ({ address, weight: draw.weights[i], up: up(address), drawn: drawn.includes(address) })),
+    };
+  }
   return {
     ...base,
+    ...(weights ? { weights } : {}),
     service: svc.name,
     policy: svc.policy,
     datacenters: list.map((i) => {
@@ -260,6 +291,21 @@ export function explanationLines(e: Explanation): string[] {
         .join(' ')}`,
     );
     lines.push(`chosen ${e.chosen}${e.fallback ? ' (all down: fallback)' : ''}`);
+    if (e.weights) {
+      const w = e.weights;
+      lines.push(`weighted ${w.n} of ${w.addresses.length} by block ${w.block} (bucket ${w.bucket})`);
+      // A TXT string holds 255 bytes: one line per few addresses.
+      let line = 'weights';
+      for (const a of w.addresses) {
+        const item = ` ${a.address}=${a.weight}${a.up ? '' : '(down)'}${a.drawn ? '*' : ''}`;
+        if (line.length + item.length > 200) {
+          lines.push(line);
+          line = 'weights';
+        }
+        line += item;
+      }
+      lines.push(line);
+    }
     lines.push(`scope /${e.scope} ttl ${e.ttl}`);
   }
   lines.push(`server ${e.serverId}`);

@@ -27,6 +27,8 @@ interface PackedDynamic {
   service: number;
   route: 'a' | 'aaaa';
   answers: number[];
+  /** Which of the service's weight plans the entry follows (its family), or null. */
+  weights: 'a' | 'aaaa' | null;
 }
 
 interface PackedTransfer {
@@ -94,7 +96,8 @@ export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntr
     let id = dynamicIds.get(e);
     if (id === undefined) {
       dynamicIds.set(e, (id = dynamic.length));
-      dynamic.push({ service: e.service.index, route: e.route === e.service.a ? 'a' : 'aaaa', answers: e.answers.map(answerRef) });
+      const weights = e.weights === null ? null : e.weights === e.service.weights.a ? 'a' : 'aaaa';
+      dynamic.push({ service: e.service.index, route: e.route === e.service.a ? 'a' : 'aaaa', answers: e.answers.map(answerRef), weights });
     }
     return -1 - id;
   };
@@ -262,7 +265,8 @@ export function unpackTables(p: PackedTables, services: ServiceRuntime[]): { tab
   const nodes = new PackedNodes(p, dynamic);
   for (const d of p.dynamic) {
     const service = services[d.service];
-    dynamic.push({ dynamic: true, service, route: d.route === 'a' ? service.a : service.aaaa, answers: d.answers.map((k) => nodes.answer(k)) });
+    const weights = d.weights === null ? null : service.weights[d.weights];
+    dynamic.push({ dynamic: true, service, route: d.route === 'a' ? service.a : service.aaaa, answers: d.answers.map((k) => nodes.answer(k)), weights });
   }
   const shared = (list: Array<[string, Sections]>): Map<string, SharedAnswer> => new Map(list.map(([k, s]) => [k, new SharedAnswer(reviveSections(s))]));
   const transfers = new Map<string, ZoneTransfer>(p.transfers.map((t) => [t.zone, { zone: t.zone, acl: t.acl, messages: t.messages.map((k) => nodes.answer(k)) }]));

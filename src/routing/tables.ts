@@ -3,6 +3,7 @@ import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
 import { encodeAnswer, SharedAnswer, type RR, type Sections } from './encode';
+import { buildWeightPlan, updatePicks, type WeightPlan } from './weights';
 
 /**
  * Answer tables built from a map: every (name, qtype) a client can ask gets a
@@ -57,8 +58,12 @@ export interface ServiceRuntime {
   readonly choice: Int32Array;
   readonly independent: boolean;
   readonly fallback: Uint8Array;
-  /** Answers served, per region x choice index (region * answers + choice); read at scrape time. */
+  /** Answers served, per region x choice index (region * stride + choice); read at scrape time. */
   served: Float64Array;
+  /** Choice indexes per region in `served`: 2 * (ndc + 1). */
+  readonly stride: number;
+  /** `answers: weighted N`: each family's draw (null when every client gets every address). */
+  readonly weights: { readonly a: WeightPlan | null; readonly aaaa: WeightPlan | null };
 }
 
 export interface StaticEntry {
@@ -70,8 +75,13 @@ export interface DynamicEntry {
   readonly service: ServiceRuntime;
   /** The family state this entry's answers follow (service.a or service.aaaa). */
   readonly route: RouteState;
-  /** Indexed like ServiceRuntime.choice values. */
+  /**
+   * Indexed like ServiceRuntime.choice values; with `weights`, followed by one answer per weighted address
+   * set (normal TTL, then failover TTL), which `weights.pick` indexes.
+   */
   readonly answers: PreparedAnswer[];
+  /** The service's plan for this entry's family, or null: then answers[choice] is the answer. */
+  readonly weights: WeightPlan | null;
 }
 export type Entry = StaticEntry | DynamicEntry;
 
@@ -154,6 +164,8 @@ export function buildServices(map: MapConfig): ServiceRuntime[] {
       },
       fallback: a.fallback,
       served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
+      stride: 2 * (map.datacenters.length + 1),
+      weights: { a: buildWeightPlan(config, 'a', map.datacenters.length), aaaa: buildWeightPlan(config, 'aaaa', map.datacenters.length) },
     };
   });
 }
@@ -300,7 +312,17 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
       for (const a of svc.config.addresses) answers.push(variant(a ? a[key] : []));
       answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
     }
-    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers };
+    const weights = svc.weights[key];
+    if (weights) {
+      for (const rrTtl of [svc.config.ttl, svc.config.failoverTtl]) {
+        ttl = rrTtl;
+        for (const set of weights.subsets) {
+          const all = (svc.config.addresses[set.dc] as { a: string[]; aaaa: string[] })[key];
+          answers.push(variant(set.members.map((i) => all[i])));
+        }
+      }
+    }
+    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers, weights };
   };
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
@@ -350,14 +372,23 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
  * Recomputes each service's per-region choice from health; returns true if
  * anything changed. `primaryOf` gives the shared primary pointer of a
  * `policy: primary` service (a datacenter index, or -1 when there is none).
+ * `addressUp` is asked for the addresses of weighted services whose check is
+ * `per_address`: a dead one leaves the draw (weights.ts).
  */
 export function applyHealth(
   tables: RoutingTables,
   isUp: (service: number, dc: number) => boolean,
   primaryOf: (service: number) => number = () => -1,
+  addressUp: (service: number, dc: number, address: string) => boolean = () => true,
 ): boolean {
   let changed = false;
   for (const svc of tables.services) {
+    const perAddress = svc.config.check?.perAddress === true;
+    for (const plan of [svc.weights.a, svc.weights.aaaa]) {
+      if (!plan || !perAddress) continue;
+      const alive = (dc: number, i: number): boolean => addressUp(svc.index, dc, plan.draws[dc]?.addresses[i] ?? '');
+      if (updatePicks(plan, svc.ndc, alive)) changed = true;
+    }
     let primary = -1;
     if (svc.config.policy === 'primary') {
       const p = primaryOf(svc.index);
