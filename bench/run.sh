@@ -5,6 +5,7 @@
 #   bench/run.sh                       # mixed + wide at full speed, then latency at half rate
 #   WORKLOADS="wide" DURATION=10 bench/run.sh
 #   ANCHORS=1 bench/run.sh             # then the anchors side by side (../shared/bench/run-anchors.sh)
+#   MAP=bench/map-weighted.yaml WORKLOADS=wide bench/run.sh   # the same names with answers: weighted 1
 #
 # Prints, per workload: QPS, lost queries, server CPU microseconds per query
 # (utime+stime of the server over the run / answered queries) and, at a fixed
@@ -18,6 +19,7 @@ PORT=${PORT:-5310}
 DURATION=${DURATION:-15}
 WORKLOADS=${WORKLOADS:-"mixed wide"}
 WORKERS=${WORKERS:-1}
+MAP=${MAP:-bench/map.yaml}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 DNSPERF_OPTS=${DNSPERF_OPTS:-"-c 4 -q 200 -T 1"}
@@ -26,7 +28,7 @@ HZ=$(getconf CLK_TCK)
 command -v dnsperf >/dev/null && [[ -f $WORK/queries/wide-ecs.bin ]] || bash "$SHARED/run-anchors.sh" --install-only
 npm run build --silent
 
-taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config bench/map.yaml --listen "127.0.0.1:$PORT" --workers "$WORKERS" >/tmp/geosteer-bench.log 2>&1 &
+taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config "$MAP" --listen "127.0.0.1:$PORT" --workers "$WORKERS" >/tmp/geosteer-bench.log 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
