@@ -71,6 +71,8 @@ export interface RegionConfig {
   name: string;
   /** Datacenter indexes in order of preference. */
   datacenters: number[];
+  /** `share:` the region's expected part of the traffic (same unit as services' `capacity:`); null when not given. */
+  share: number | null;
 }
 
 export interface SoaConfig {
@@ -103,6 +105,8 @@ export interface ServiceAddresses {
   aaaa: string[];
   /** Per family, each address's weight (1 unless the map gives `{ addr, weight }`); read by `answers: weighted N`. */
   weight: { a: number[]; aaaa: number[] };
+  /** `capacity:` what this datacenter can carry for the service (the regions' `share:` unit); null when not given. */
+  capacity: number | null;
 }
 
 export interface ServiceConfig {
@@ -278,12 +282,16 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       continue;
     }
     const idx = regions.length;
-    const region: RegionConfig = { name, datacenters: [] };
+    const region: RegionConfig = { name, datacenters: [], share: null };
     regions.push(region);
     rules.regions.push(name);
     let sawList = false;
-    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'asns', 'datacenters'])) {
+    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'asns', 'datacenters', 'share'])) {
       const kp = join(path, k);
+      if (k === 'share') {
+        region.share = readAmount(r, rv, kp);
+        continue;
+      }
       const items = k === 'default' ? [] : r.seq(rv, kp);
       items.forEach((item, i) => {
         const ip = join(kp, i);
@@ -400,6 +408,7 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
     let sawDcs = false;
     const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'aaaa_fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl', 'answers']);
     let weightNode: Node | null = null;
+    let capacityNode: Node | null = null;
     const dcNameNode = (k: string): Node | null => fields.find(([fk]) => fk === k)?.[1] ?? null;
     let targets = new Map<number, CheckTarget>();
     for (const [k, sv] of fields) {
@@ -447,9 +456,14 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
             r.error(dpair.key as Node, dp, `unknown datacenter "${dcName}" (known: ${[...dcIndex.keys()].join(', ')})`);
             continue;
           }
-          const addrs: ServiceAddresses = { a: [], aaaa: [], weight: { a: [], aaaa: [] } };
-          for (const [fam, av] of r.map(dv, dp, ['a', 'aaaa'])) {
+          const addrs: ServiceAddresses = { a: [], aaaa: [], weight: { a: [], aaaa: [] }, capacity: null };
+          for (const [fam, av] of r.map(dv, dp, ['a', 'aaaa', 'capacity'])) {
             const ap = join(dp, fam);
+            if (fam === 'capacity') {
+              addrs.capacity = readAmount(r, av, ap);
+              capacityNode ??= av;
+              continue;
+            }
             r.seq(av, ap).forEach((item, i) => {
               const entry = readAddressEntry(r, item, join(ap, i));
               if (entry === null) return;
@@ -511,6 +525,14 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
           r.error(dcNameNode('answers'), join(path, 'answers'), `per-address health prebuilds every set of up to ${svc.answers} ${fam === 'a' ? 'IPv4' : 'IPv6'} addresses a draw can reach: ${sets} here, at most ${MAX_ANSWER_SETS}; answer fewer addresses or split the datacenter`);
         }
       }
+    }
+    if (capacityNode) {
+      // Spill needs every datacenter's capacity and every region's share: a missing one would be a guess.
+      const missing = svc.addresses.flatMap((a, i) => (a && a.capacity === null ? [datacenters[i].name] : []));
+      if (missing.length) r.error(capacityNode, join(path, 'datacenters'), `capacity is given for some datacenters but not ${missing.join(', ')}: give every one (or none)`);
+      const noShare = regions.filter((g) => g.share === null).map((g) => g.name);
+      if (noShare.length) r.error(capacityNode, join(path, 'datacenters'), `capacity needs every region's expected share: regions.${noShare.join(', regions.')} have no "share:"`);
+      if (svc.policy === 'primary') r.error(capacityNode, join(path, 'policy'), 'capacity spill applies to policy geo (a primary takes all the traffic)');
     }
     for (const dc of targets.keys()) {
       if (svc.addresses[dc] === null) r.error(dcNameNode('check'), join(path, 'check.targets'), `datacenter "${datacenters[dc].name}" has no addresses for this service`);
@@ -613,6 +635,14 @@ function parseServerBlock(r: YamlReader, node: Node | null): ServerConfig {
     else if (k === 'rrl') server.rrl = parseRrlBlock(r, v, kp, (n, p) => readAcl(r, n, p));
   }
   return server;
+}
+
+/** A share or capacity: a number >= 0 (any unit, the same for every region and datacenter: percent, QPS). */
+function readAmount(r: YamlReader, node: Node | null, path: string): number | null {
+  const v = r.scalar(node);
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  r.error(node, path, 'expected a number >= 0 (a share of the traffic or a QPS figure, the same unit everywhere)');
+  return null;
 }
 
 /** Sets of 1..n of k addresses: sum of C(k, i). */

@@ -120,10 +120,18 @@ export class Router implements QueryResolver, Decider {
       q.scope = q.ecs !== null && q.ecs.family === 2 && isIpv4Mapped(q.ecs.address) ? scope + 96 : scope;
     }
     const region = located >> 8;
-    const choice = route.choice[region];
-    if (count) svc.served[region * svc.stride + choice]++;
+    let choice = route.choice[region];
     const w = entry.weights;
-    if (w === null) return entry.answers[choice];
+    const sp = route.spill;
+    const split = sp !== null && sp.split[region] === 1;
+    if (w === null && !split) {
+      if (count) svc.served[region * svc.stride + choice]++;
+      return entry.answers[choice];
+    }
+    // The answer depends on the client block: a weighted draw, or a region split by capacity (spill.ts).
+    const bucket = this.bucketOf(q, client);
+    if (split) choice = (sp as { table: Int32Array }).table[region * BUCKETS + bucket];
+    if (count) svc.served[region * svc.stride + choice]++;
     const ecs = q.ecs;
     if (ecs !== null && ecs.sourcePrefix > 0) {
       // The answer holds for the draw's block, no wider (and never wider than the client's own source block).
@@ -131,7 +139,7 @@ export class Router implements QueryResolver, Decider {
       const s = q.scope > block ? q.scope : block;
       q.scope = s > ecs.sourcePrefix ? ecs.sourcePrefix : s;
     }
-    return entry.answers[w.pick[choice * BUCKETS + this.bucketOf(q, client)]];
+    return w === null ? entry.answers[choice] : entry.answers[w.pick[choice * BUCKETS + bucket]];
   }
 
   /** The weighted-draw bucket of this query's client block: the ECS subnet when given (and not /0), else the resolver's address. */

@@ -3,7 +3,8 @@ import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
 import { encodeAnswer, SharedAnswer, type RR, type Sections } from './encode';
-import { buildWeightPlan, updatePicks, type WeightPlan } from './weights';
+import { BUCKETS, buildWeightPlan, updatePicks, type WeightPlan } from './weights';
+import { bucketCounts, hasCapacity, planSpill, type SpillPlan } from './spill';
 
 /**
  * Answer tables built from a map: every (name, qtype) a client can ask gets a
@@ -39,6 +40,20 @@ export interface RouteState {
   readonly fallback: Uint8Array;
   /** Per region: the datacenters this family picks from, in preference order. */
   readonly lists: readonly (readonly number[])[];
+  /** Capacity-aware spill (services with `capacity:`), else null. */
+  readonly spill: SpillState | null;
+}
+
+/** A route's spill: which regions are split now, and per (region, bucket) the choice that replaces `choice[region]`. */
+export interface SpillState {
+  /** Per region index: its `share:`. */
+  readonly shares: readonly number[];
+  /** Per region: 1 while its first choice is down and its traffic is split by client block. */
+  readonly split: Uint8Array;
+  /** region * BUCKETS + bucket -> choice index (a datacenter + ndc + 1: moved, failover TTL). */
+  readonly table: Int32Array;
+  /** The plan the tables follow (for explain, check and metrics). */
+  plan: SpillPlan | null;
 }
 
 /** A service's live routing state; `choice` is rewritten when health changes. */
@@ -139,11 +154,15 @@ function soaRR(zone: ZoneConfig, negative: boolean): RR {
 /** Each service's live routing state (health writes its choices); made on the thread that answers. */
 export function buildServices(map: MapConfig): ServiceRuntime[] {
   return map.services.map((config, index) => {
+    const spill = hasCapacity(config);
     const route = (lists: number[][]): RouteState => ({
       choice: new Int32Array(map.regions.length),
       independent: false,
       fallback: new Uint8Array(map.regions.length),
       lists,
+      spill: spill
+        ? { shares: map.regions.map((g) => g.share ?? 0), split: new Uint8Array(map.regions.length), table: new Int32Array(map.regions.length * BUCKETS), plan: null }
+        : null,
     });
     const a = route(config.preference);
     // AAAA skips datacenters without IPv6 (gdnsd and Route 53 users expect an answer, not NODATA).
@@ -404,6 +423,9 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
   let changed = false;
   const moved = svc.ndc + 1;
   const lists = route.lists;
+  const sp = route.spill;
+  const plan = sp !== null && primary < 0 ? planSpill(svc.config, lists, sp.shares, (dc) => isUp(svc.index, dc)) : null;
+  if (sp !== null) sp.plan = plan;
   for (let r = 0; r < lists.length; r++) {
     const list = lists[r];
     let pick = -1;
@@ -420,6 +442,28 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
       route.fallback[r] = pick < 0 ? 1 : 0;
       if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
     }
+    const split = plan?.regions[r] ?? null;
+    if (sp !== null && primary < 0) {
+      const was = sp.split[r];
+      sp.split[r] = split ? 1 : 0;
+      if (was !== sp.split[r]) changed = true;
+      if (split) {
+        // choice[r] shows the datacenter with the largest part (status, metrics); the table decides per block.
+        let big = split[0];
+        for (const x of split) if (x.fraction > big.fraction) big = x;
+        pick = big.dc + moved;
+        const counts = bucketCounts(split);
+        let b = r * BUCKETS;
+        split.forEach((x, i) => {
+          for (let k = 0; k < counts[i]; k++, b++) {
+            if (sp.table[b] !== x.dc + moved) {
+              sp.table[b] = x.dc + moved;
+              changed = true;
+            }
+          }
+        });
+      }
+    }
     if (route.choice[r] !== pick) {
       route.choice[r] = pick;
       changed = true;
@@ -428,6 +472,7 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
   // Same addresses everywhere (TTLs may differ) = the answer does not depend on the client.
   let same = true;
   for (let r = 1; r < route.choice.length; r++) if (route.choice[r] % moved !== route.choice[0] % moved) same = false;
+  if (sp !== null && sp.split.includes(1)) same = false;
   route.independent = same;
   return changed;
 }
