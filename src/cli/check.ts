@@ -277,6 +277,8 @@ function compare(old: Loaded, cur: Loaded, out: (s: string) => void, json: boole
     `${timing.triesBuilt} region trie${timing.triesBuilt > 1 ? 's' : ''} built in ${ms(timing.trieBuildMs)}; ` +
       `diff and walk (${moving.blocks.toLocaleString('en-US')} blocks) ${ms(timing.walkMs)}`,
   );
+  // The new map's planned spill, so an edit of capacities or shares is seen before it goes live.
+  for (const line of capacityLines(map, null)) out(line);
 }
 
 function fmt24(n: number): string {

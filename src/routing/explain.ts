@@ -5,7 +5,8 @@ import type { Classification, GeoMatch } from '../geo';
 import type { HealthView } from '../health';
 import { answerText, qtypeName, type AnswerText } from './answer-text';
 import type { RoutingTables } from './tables';
-import { addressesFor, blockBucket, type WeightPlan } from './weights';
+import { addressesFor, blockBucket, BUCKETS, type WeightPlan } from './weights';
+import { planSpill } from './spill';
 
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -61,6 +62,15 @@ export interface Explanation {
   serverId: string;
   /** `answers: weighted N` and the chosen datacenter has more than N addresses: the draw this client block gets. */
   weights?: WeightExplanation;
+  /** Services with `capacity:`: this region's split now (if any) and the one planned for each failure of its list. */
+  spill?: SpillExplanation;
+}
+
+export interface SpillExplanation {
+  /** The region's split now ("bj 43%, sg 57%"), or null when its first choice is up. */
+  now: string | null;
+  /** "if gz fails: bj 43%, sg 57%" for each datacenter of the region's list. */
+  plans: string[];
 }
 
 export interface WeightExplanation {
@@ -197,7 +207,10 @@ export function explain(
   const v6 = qtype === 28 || (qtype === 255 && !svc.addresses.some((x) => x !== null && x.a.length > 0));
   const route = v6 ? rt.aaaa : rt.a;
   const family = v6 ? 'aaaa' : 'a';
-  const choice = route.choice[region];
+  const sp = route.spill;
+  const bucketOfClient = blockBucket(masked);
+  const split = sp !== null && sp.split[region] === 1;
+  const choice = split && sp ? sp.table[region * BUCKETS + bucketOfClient] : route.choice[region];
   const dc = choice % moved;
   const list = svc.policy === 'primary' ? [svc.primary, ...svc.standbys] : svc.preference[region];
   const detail = hasDetail(health) ? health : null;
@@ -209,7 +222,7 @@ export function explain(
     const perAddress = svc.check?.perAddress === true;
     const up = (a: string): boolean => !perAddress || health.isUp(svc.name, `${dcName}@${a}`);
     const bits = masked.length === 4 ? 24 : 56;
-    const bucket = blockBucket(masked);
+    const bucket = bucketOfClient;
     const drawn = addressesFor(plan, dc, bucket, (i) => up(draw.addresses[i]));
     weights = {
       n: plan.n,
@@ -218,9 +231,25 @@ export function explain(
       addresses: draw.addresses.map((address, i) => ({ address, weight: draw.weights[i], up: up(address), drawn: drawn.includes(address) })),
     };
   }
+  let spill: SpillExplanation | undefined;
+  if (sp !== null) {
+    const names = map.datacenters.map((d) => d.name);
+    const text = (parts: ReadonlyArray<{ dc: number; fraction: number }>): string => parts.map((x) => `${names[x.dc]} ${Math.round(100 * x.fraction)}%`).join(', ');
+    const current = split ? sp.plan?.regions[region] : null;
+    const upNow = (d: number): boolean => health.isUp(svc.name, names[d]);
+    spill = {
+      now: current ? text(current) : null,
+      plans: route.lists[region].map((failed) => {
+        const p = planSpill(svc, route.lists, sp.shares, (d) => d !== failed && upNow(d));
+        const r = p?.regions[region];
+        return `if ${names[failed]} fails: ${r ? text(r) : `${map.regions[region].name} stays where it is`}${p?.short ? ' (short)' : ''}`;
+      }),
+    };
+  }
   return {
     ...base,
     ...(weights ? { weights } : {}),
+    ...(spill ? { spill } : {}),
     service: svc.name,
     policy: svc.policy,
     datacenters: list.map((i) => {
@@ -291,6 +320,10 @@ export function explanationLines(e: Explanation): string[] {
         .join(' ')}`,
     );
     lines.push(`chosen ${e.chosen}${e.fallback ? ' (all down: fallback)' : ''}`);
+    if (e.spill) {
+      if (e.spill.now) lines.push(`spill ${e.region} now: ${e.spill.now} (by client block)`);
+      for (const p of e.spill.plans) lines.push(`spill ${p}`);
+    }
     if (e.weights) {
       const w = e.weights;
       lines.push(`weighted ${w.n} of ${w.addresses.length} by block ${w.block} (bucket ${w.bucket})`);

@@ -94,6 +94,10 @@ test('gz fails: south splits bj 43% / sg 57% (by spare capacity) within 4 points
     const r = await dig(s.port, ['www.example.com', 'A', `+subnet=${BLOCKS[0]}/24`]);
     assert.equal(r.ecs?.scope, 24);
     assert.equal(r.answer[0][1], '30');
+    // _explain: the split now, and this block's datacenter is the one dig got.
+    const ex = await dig(s.port, ['TXT', `_explain.www.example.com`, `+subnet=${BLOCKS[0]}/24`]);
+    assert.match(ex.raw, /spill south now: bj 43%, sg 57% \(by client block\)/);
+    assert.match(ex.raw, new RegExp(`chosen ${r.answer[0][4] === BJ ? 'bj' : 'sg'}`));
   } finally {
     await setUp('gz', true);
   }
