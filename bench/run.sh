@@ -6,6 +6,7 @@
 #   WORKLOADS="wide" DURATION=10 bench/run.sh
 #   ANCHORS=1 bench/run.sh             # then the anchors side by side (../shared/bench/run-anchors.sh)
 #   UDP="dgram batched" bench/run.sh   # both UDP paths (serve --udp), one after the other, same session
+#   MAP=bench/map-weighted.yaml WORKLOADS=wide bench/run.sh   # the same names with answers: weighted 1
 #
 # Prints, per workload: QPS, lost queries, server CPU microseconds per query
 # (utime+stime of the server over the run / answered queries) and, at a fixed
@@ -20,6 +21,7 @@ DURATION=${DURATION:-15}
 WORKLOADS=${WORKLOADS:-"mixed wide"}
 WORKERS=${WORKERS:-1}
 UDP=${UDP:-batched}
+MAP=${MAP:-bench/map.yaml}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 DNSPERF_OPTS=${DNSPERF_OPTS:-"-c 4 -q 200 -T 1"}
@@ -31,7 +33,7 @@ npm run build --silent
 SERVER=
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
 for udp in $UDP; do
-taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config bench/map.yaml --listen "127.0.0.1:$PORT" --workers "$WORKERS" --udp "$udp" >/tmp/geosteer-bench.log 2>&1 &
+taskset -c "$SERVER_CPU" node dist/src/cli/main.js serve --config "$MAP" --listen "127.0.0.1:$PORT" --workers "$WORKERS" --udp "$udp" >/tmp/geosteer-bench.log 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do
   dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 example.test SOA 2>/dev/null | grep -q ns1 && break

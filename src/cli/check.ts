@@ -2,6 +2,7 @@ import { ConfigError, PublishedMapError, type ConfigIssue } from '../common/erro
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { describeRedis, FleetStore } from '../health';
 import { GeoClassifier, GeoDatabase, staleReason } from '../geo';
+import { describeSpill, hasCapacity, planSpill } from '../routing/spill';
 import { countMovingSlash24, diffMaps, ruleOwners, sameRegionRules, type MapDiff, type MovePair, type MovingSlash24 } from '../routing/diff';
 import { mapErrorText } from './map-error';
 import { requireRedis } from './redis-args';
@@ -14,6 +15,8 @@ export interface CheckOptions {
   againstMap?: { label: string; map: MapConfig };
   /** One JSON object on stdout instead of text (errors still go to stderr as text too). */
   json?: boolean;
+  /** `--simulate-down DC[,DC...]`: the capacity plan with these datacenters down. */
+  simulateDown?: string[];
 }
 
 /**
@@ -23,7 +26,8 @@ export interface CheckOptions {
 export async function checkCommand(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const { values, positionals } = parseVerbArgs('check', args);
   const json = values.json === true;
-  if (values.against !== 'current') return check(positionals[0], out, err, { against: values.against, json });
+  const simulateDown = typeof values['simulate-down'] === 'string' ? values['simulate-down'].split(',').filter(Boolean) : undefined;
+  if (values.against !== 'current') return check(positionals[0], out, err, { against: values.against, json, simulateDown });
   const redis = requireRedis(values, 'check --against current');
   const fleet = new FleetStore(redis);
   let published;
@@ -105,8 +109,13 @@ export function check(file: string, out: (s: string) => void, err: (s: string) =
     return 0;
   }
   const map = cur.map;
+  const unknown = (options.simulateDown ?? []).filter((d) => !map.datacenters.some((x) => x.name === d));
+  if (unknown.length) {
+    err(`${file}: --simulate-down: unknown datacenter ${unknown.join(', ')} (known: ${map.datacenters.map((d) => d.name).join(', ')})`);
+    return 1;
+  }
   if (options.json) {
-    out(JSON.stringify(summary(cur), null, 2));
+    out(JSON.stringify({ ...summary(cur), capacity: capacityJson(map, options.simulateDown ?? []) }, null, 2));
     return 0;
   }
   out(`${file}: OK (version ${map.version})`);
@@ -117,7 +126,70 @@ export function check(file: string, out: (s: string) => void, err: (s: string) =
   if (map.asn) out(renderAsnTable(map.asn));
   out(`${map.datacenters.length} datacenters, ${map.regions.length} regions, ${map.zones.length} zones, ${map.services.length} services\n`);
   out(renderRegionTable(map));
+  for (const line of capacityLines(map, options.simulateDown ?? null)) out(line);
   return 0;
+}
+
+/** A datacenter's planned load against its capacity: "bj 51.4/60 (86%)". */
+function loadText(name: string, load: number, capacity: number): string {
+  const n = (x: number): string => String(Math.round(x * 10) / 10);
+  return `${name} ${n(load)}/${n(capacity)} (${capacity > 0 ? Math.round((100 * load) / capacity) : 0}%)`;
+}
+
+/**
+ * Services with `capacity:`: the healthy load, then the spill planned for each single datacenter failure
+ * ("if gz fails: south -> bj 43%, sg 57%"); with --simulate-down, the split and load with those down.
+ */
+export function capacityLines(map: MapConfig, down: string[] | null): string[] {
+  const out: string[] = [];
+  const names = map.datacenters.map((d) => d.name);
+  const regions = map.regions.map((r) => r.name);
+  const shares = map.regions.map((r) => r.share ?? 0);
+  for (const svc of map.services) {
+    if (!hasCapacity(svc)) continue;
+    const dcs = svc.addresses.flatMap((a, i) => (a ? [i] : []));
+    const loads = (plan: NonNullable<ReturnType<typeof planSpill>>, gone: Set<number>): string =>
+      dcs.map((i) => loadText(names[i], plan.load[i], plan.capacity[i]) + (gone.has(i) ? ' down' : '')).join(', ');
+    const healthy = planSpill(svc, svc.preference, shares, () => true);
+    if (!healthy) continue;
+    out.push('', `capacity ${svc.name} (region shares and datacenter capacities from the map):`);
+    out.push(`  healthy: ${loads(healthy, new Set())}`);
+    if (down === null) {
+      for (const dc of dcs) {
+        const plan = planSpill(svc, svc.preference, shares, (d) => d !== dc);
+        if (!plan) continue;
+        const spill = describeSpill(plan, regions, names);
+        out.push(`  if ${names[dc]} fails: ${spill.length ? spill.join('; ') : 'no region has it first'}${plan.short ? ' (SHORT: over capacity)' : ''}`);
+      }
+      continue;
+    }
+    const gone = new Set(down.map((d) => names.indexOf(d)));
+    const plan = planSpill(svc, svc.preference, shares, (d) => !gone.has(d));
+    if (!plan) continue;
+    out.push(`  simulate down ${down.join(', ')}:`);
+    for (const line of describeSpill(plan, regions, names)) out.push(`    ${line}`);
+    out.push(`    load: ${loads(plan, gone)}`);
+    if (plan.short) out.push('    SHORT: the spare capacity of some lists is less than their share; the rest goes to the first live datacenter');
+  }
+  return out;
+}
+
+function capacityJson(map: MapConfig, down: string[]): unknown[] {
+  const names = map.datacenters.map((d) => d.name);
+  const shares = map.regions.map((r) => r.share ?? 0);
+  const gone = new Set(down.map((d) => names.indexOf(d)));
+  return map.services.filter(hasCapacity).map((svc) => {
+    const plan = planSpill(svc, svc.preference, shares, (d) => !gone.has(d));
+    return {
+      service: svc.name,
+      down,
+      short: plan?.short ?? false,
+      load: Object.fromEntries(svc.addresses.flatMap((a, i) => (a ? [[names[i], { load: plan?.load[i] ?? 0, capacity: plan?.capacity[i] ?? 0 }]] : []))),
+      spill: Object.fromEntries(
+        (plan?.regions ?? []).flatMap((split, r) => (split ? [[map.regions[r].name, Object.fromEntries(split.map((x) => [names[x.dc], x.fraction]))]] : [])),
+      ),
+    };
+  });
 }
 
 /** An AS number that matches no block routes nobody: a typo, or a database without it. */
@@ -208,6 +280,8 @@ function compare(old: Loaded, cur: Loaded, out: (s: string) => void, json: boole
     `${timing.triesBuilt} region trie${timing.triesBuilt > 1 ? 's' : ''} built in ${ms(timing.trieBuildMs)}; ` +
       `diff and walk (${moving.blocks.toLocaleString('en-US')} blocks) ${ms(timing.walkMs)}`,
   );
+  // The new map's planned spill, so an edit of capacities or shares is seen before it goes live.
+  for (const line of capacityLines(map, null)) out(line);
 }
 
 function fmt24(n: number): string {

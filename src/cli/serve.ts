@@ -27,7 +27,7 @@ import {
   type Route,
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
-import { buildInWorker, Router, type BuildSource, type Prebuilt } from '../routing';
+import { buildInWorker, describeSpill, Router, type BuildSource, type Prebuilt } from '../routing';
 import { sameRegionRules } from '../routing/diff';
 import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
@@ -315,6 +315,23 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
   const events = healthEvents(mirror).useMap(() => gen.map);
   const metrics = new ServeMetrics(registry, { dns, get router() { return gen.router; }, get map() { return gen.map; }, get geoip() { return gen.classifier.database; }, mirror, reloads }, events);
+  // Capacity spill (routing/spill.ts): logged when a service's split changes, as an error when the fleet is short.
+  // Registered after the Router's own listener, so the plan read here is the one just applied.
+  const spillSeen = new Map<string, string>();
+  mirror.on('change', () => {
+    for (const s of gen.router.tables.services) {
+      if (!s.a.spill) continue;
+      const plan = s.a.spill.plan;
+      const split = plan ? describeSpill(plan, gen.map.regions.map((g) => g.name), gen.map.datacenters.map((d) => d.name)) : [];
+      const sig = split.join('; ') + (plan?.short ? ' short' : '');
+      if ((spillSeen.get(s.config.name) ?? '') === sig) continue;
+      spillSeen.set(s.config.name, sig);
+      const fields = { service: s.config.name, spill: split };
+      if (plan?.short) log.error(fields, `capacity: ${s.config.name} is short: spilled traffic exceeds the spare capacity of its lists; the rest goes to the first live datacenter (${split.join('; ')})`);
+      else if (split.length) log.warn(fields, `capacity spill: ${s.config.name}: ${split.join('; ')}`);
+      else log.info(fields, `capacity spill: ${s.config.name}: every region back on its first choice`);
+    }
+  });
   dns.onRateLimit = (client, qname, qtype, rcode) =>
     log.warn({ client, qname, qtype, rcode, dropped: dns.stats.rrlDropped, slipped: dns.stats.rrlSlipped }, 'rate limiting responses (server.rrl); logged at most every 10 s');
   dns.stats.setTiming(options.timingSample ?? 64);

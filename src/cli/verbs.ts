@@ -60,11 +60,13 @@ is unreachable, and names itself by --id (default: host name) in the fleet regis
   },
   check: {
     summary: 'validate a map file; with --against, what changes from OLD',
-    synopsis: 'geosteer check FILE [--against OLD|current] [--json] [REDIS]',
+    synopsis: 'geosteer check FILE [--against OLD|current] [--simulate-down DC[,DC...]] [--json] [REDIS]',
     about: `validate a map file and print its routing table (exit 0 iff valid); with --against, what changes
 from OLD: region lists, rules, services, the IPv4 /24s that move, per datacenter pair;
---against current compares with the map published in REDIS (a file named current: ./current)`,
-    options: { against: { type: 'string' }, json: { type: 'boolean' }, ...REDIS_ARGS },
+--against current compares with the map published in REDIS (a file named current: ./current);
+services with capacity: the spill planned for each datacenter failure, or with --simulate-down the
+load per datacenter with those down`,
+    options: { against: { type: 'string' }, 'simulate-down': { type: 'string' }, json: { type: 'boolean' }, ...REDIS_ARGS },
     args: ['FILE'],
     sections: [REDIS_SECTION],
   },

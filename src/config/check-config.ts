@@ -21,6 +21,11 @@ export interface CheckTimingConfig {
   fall: number;
   /** Consecutive successes before this prober votes up again. */
   rise: number;
+  /**
+   * `per_address: true`: each address of a datacenter gets its own vote (service, `DC@ADDRESS`), a dead one
+   * leaves the weighted draw, and the datacenter is voted down only when every address is.
+   */
+  perAddress: boolean;
 }
 
 export interface HttpCheckConfig extends CheckTimingConfig {
@@ -55,4 +60,4 @@ export interface DnsCheckConfig extends CheckTimingConfig {
 
 export type CheckConfig = HttpCheckConfig | TcpCheckConfig | DnsCheckConfig;
 
-export const DEFAULT_CHECK_TIMING: CheckTimingConfig = { intervalMs: 5000, timeoutMs: 2000, fall: 3, rise: 2 };
+export const DEFAULT_CHECK_TIMING: CheckTimingConfig = { intervalMs: 5000, timeoutMs: 2000, fall: 3, rise: 2, perAddress: false };

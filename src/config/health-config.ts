@@ -77,7 +77,7 @@ export function parseCheck(
   serviceName: string,
   dcIndex: Map<string, number>,
 ): { check: CheckConfig; targets: Map<number, CheckTarget> } | null {
-  const keys = ['type', 'port', 'path', 'method', 'expect_status', 'body', 'host', 'name', 'qtype', 'rcode', 'require_answer', 'interval', 'timeout', 'fall', 'rise', 'targets'] as const;
+  const keys = ['type', 'port', 'path', 'method', 'expect_status', 'body', 'host', 'name', 'qtype', 'rcode', 'require_answer', 'interval', 'timeout', 'fall', 'rise', 'targets', 'per_address'] as const;
   const f = new Map<string, Node | null>();
   for (const [k, v] of r.map(node, path, keys)) f.set(k, v);
   const typeText = f.has('type') ? r.str(f.get('type') ?? null, join(path, 'type')) : null;
@@ -97,7 +97,7 @@ export function parseCheck(
     tcp: [],
     dns: ['name', 'qtype', 'rcode', 'require_answer'],
   };
-  const common = ['type', 'port', 'interval', 'timeout', 'fall', 'rise', 'targets'];
+  const common = ['type', 'port', 'interval', 'timeout', 'fall', 'rise', 'targets', 'per_address'];
   for (const k of f.keys()) {
     if (!common.includes(k) && !allowed[type].includes(k)) r.error(f.get(k) ?? null, join(path, k), `"${k}" does not apply to ${type} checks`);
   }
@@ -106,6 +106,10 @@ export function parseCheck(
   if (f.has('timeout')) timing.timeoutMs = readMs(r, f.get('timeout') ?? null, join(path, 'timeout')) ?? timing.timeoutMs;
   if (f.has('fall')) timing.fall = r.int(f.get('fall') ?? null, join(path, 'fall'), 1, 100) ?? timing.fall;
   if (f.has('rise')) timing.rise = r.int(f.get('rise') ?? null, join(path, 'rise'), 1, 100) ?? timing.rise;
+  if (f.has('per_address')) timing.perAddress = r.bool(f.get('per_address') ?? null, join(path, 'per_address')) ?? false;
+  if (timing.perAddress && f.has('targets')) {
+    r.error(f.get('per_address') ?? null, join(path, 'per_address'), 'per_address checks the served addresses themselves: it cannot be combined with targets');
+  }
   if (timing.intervalMs < 100) r.error(f.get('interval') ?? node, join(path, 'interval'), 'interval must be at least 100ms');
   if (timing.timeoutMs >= timing.intervalMs || timing.timeoutMs < 10) {
     r.error(f.get('timeout') ?? node, join(path, 'timeout'), `timeout (${timing.timeoutMs} ms) must be at least 10ms and shorter than interval (${timing.intervalMs} ms), so checks never overlap`);

@@ -79,6 +79,8 @@ export interface RegionConfig {
   name: string;
   /** Datacenter indexes in order of preference. */
   datacenters: number[];
+  /** `share:` the region's expected part of the traffic (same unit as services' `capacity:`); null when not given. */
+  share: number | null;
 }
 
 export interface SoaConfig {
@@ -116,6 +118,10 @@ export type Fallback = 'first' | 'all';
 export interface ServiceAddresses {
   a: string[];
   aaaa: string[];
+  /** Per family, each address's weight (1 unless the map gives `{ addr, weight }`); read by `answers: weighted N`. */
+  weight: { a: number[]; aaaa: number[] };
+  /** `capacity:` what this datacenter can carry for the service (the regions' `share:` unit); null when not given. */
+  capacity: number | null;
 }
 
 export interface ServiceConfig {
@@ -142,6 +148,11 @@ export interface ServiceConfig {
   /** TTL of answers that moved off the region's first choice (or off the configured primary). */
   failoverTtl: number;
   check: CheckConfig | null;
+  /**
+   * `answers: all` (0): every address of the chosen datacenter. `answers: weighted N`: N of them, drawn by
+   * weight per client block (routing/weights.ts).
+   */
+  answers: number;
   /** Per datacenter index: what the probers check (null when the service is not there). */
   checkTargets: (CheckTarget[] | null)[];
 }
@@ -152,6 +163,12 @@ const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'];
 const DEFAULT_SERVICE_TTL = 60;
 const DEFAULT_ZONE_TTL = 3600;
 const MAX_TTL = 2147483647;
+/** `answers: weighted N`: at most this many addresses per answer (a UDP answer of 16 A records is ~300 bytes). */
+const MAX_WEIGHTED_ANSWERS = 16;
+/** Address sets a per-address weighted service may prebuild per family (routing/weights.ts MAX_SUBSETS). */
+const MAX_ANSWER_SETS = 4096;
+/** Largest weight of one address. */
+const MAX_WEIGHT = 1000;
 
 /** Reads and validates a map file. Throws ConfigError listing every problem found. */
 export function loadMapFile(path: string): MapConfig {
@@ -298,12 +315,16 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       continue;
     }
     const idx = regions.length;
-    const region: RegionConfig = { name, datacenters: [] };
+    const region: RegionConfig = { name, datacenters: [], share: null };
     regions.push(region);
     rules.regions.push(name);
     let sawList = false;
-    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'asns', 'datacenters'])) {
+    for (const [k, rv] of r.map(v, path, ['default', 'countries', 'subdivisions', 'continents', 'cidrs', 'asns', 'datacenters', 'share'])) {
       const kp = join(path, k);
+      if (k === 'share') {
+        region.share = readAmount(r, rv, kp);
+        continue;
+      }
       const items = k === 'default' ? [] : r.seq(rv, kp);
       items.forEach((item, i) => {
         const ip = join(kp, i);
@@ -414,10 +435,13 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       holdDownMs: health.holdDownMs,
       failoverTtl: health.failoverTtl,
       check: null,
+      answers: 0,
       checkTargets: [],
     };
     let sawDcs = false;
-    const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'aaaa_fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl']);
+    const fields = r.map(v, path, ['ttl', 'datacenters', 'fallback', 'aaaa_fallback', 'check', 'policy', 'primary', 'standbys', 'hold_down', 'failover_ttl', 'answers']);
+    let weightNode: Node | null = null;
+    let capacityNode: Node | null = null;
     const dcNameNode = (k: string): Node | null => fields.find(([fk]) => fk === k)?.[1] ?? null;
     let targets = new Map<number, CheckTarget>();
     for (const [k, sv] of fields) {
@@ -442,7 +466,13 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       } else if (k === 'primary' || k === 'standbys') {
         // resolved below, once the datacenters are known
       }
-      else if (k === 'aaaa_fallback') {
+      else if (k === 'answers') {
+        const raw = r.str(sv, kp);
+        const m = raw === null ? null : /^weighted\s+(\d+)$/.exec(raw.trim());
+        if (raw === 'all') svc.answers = 0;
+        else if (m && Number(m[1]) >= 1 && Number(m[1]) <= MAX_WEIGHTED_ANSWERS) svc.answers = Number(m[1]);
+        else if (raw !== null) r.error(sv, kp, `answers must be "all" or "weighted N" (N = 1..${MAX_WEIGHTED_ANSWERS} addresses per answer), not "${raw}"`);
+      } else if (k === 'aaaa_fallback') {
         const f = r.str(sv, kp);
         if (f === 'next' || f === 'nodata') svc.aaaaFallback = f;
         else if (f !== null) r.error(sv, kp, `aaaa_fallback must be "next" or "nodata", not "${f}"`);
@@ -459,16 +489,26 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
             r.error(dpair.key as Node, dp, `unknown datacenter "${dcName}" (known: ${[...dcIndex.keys()].join(', ')})`);
             continue;
           }
-          const addrs: ServiceAddresses = { a: [], aaaa: [] };
-          for (const [fam, av] of r.map(dv, dp, ['a', 'aaaa'])) {
+          const addrs: ServiceAddresses = { a: [], aaaa: [], weight: { a: [], aaaa: [] }, capacity: null };
+          for (const [fam, av] of r.map(dv, dp, ['a', 'aaaa', 'capacity'])) {
             const ap = join(dp, fam);
+            if (fam === 'capacity') {
+              addrs.capacity = readAmount(r, av, ap);
+              capacityNode ??= av;
+              continue;
+            }
             r.seq(av, ap).forEach((item, i) => {
-              const s = r.str(item, join(ap, i));
-              if (s === null) return;
+              const entry = readAddressEntry(r, item, join(ap, i));
+              if (entry === null) return;
+              const { address: s, weight, weighted } = entry;
+              if (weighted) weightNode ??= item;
               const ok = fam === 'a' ? isIPv4(s) : isIPv6(s) && !s.includes('%');
               if (!ok) r.error(item, join(ap, i), `"${s}" is not an ${fam === 'a' ? 'IPv4' : 'IPv6'} address`);
               else if (addrs[fam].includes(s)) r.error(item, join(ap, i), `address ${s} is listed twice`);
-              else addrs[fam].push(s);
+              else {
+                addrs[fam].push(s);
+                addrs.weight[fam].push(weight);
+              }
             });
           }
           if (addrs.a.length + addrs.aaaa.length === 0) r.error(dpair.key as Node, dp, 'no addresses: give a: [...] and/or aaaa: [...]');
@@ -504,6 +544,28 @@ export function parseMapText(text: string, file: string, options: MapTextOptions
       }
     } else if (dcNameNode('primary') || dcNameNode('standbys')) {
       r.error(dcNameNode('primary') ?? dcNameNode('standbys'), join(path, 'policy'), 'primary/standbys need "policy: primary"');
+    }
+    if (weightNode && svc.answers === 0) {
+      r.error(weightNode, join(path, 'answers'), 'weights are only read by "answers: weighted N": add it, or drop the weights');
+    }
+    if (svc.check?.perAddress && svc.answers === 0) {
+      r.error(dcNameNode('check'), join(path, 'check.per_address'), 'per-address health needs "answers: weighted N" (with "all" every address is answered anyway)');
+    }
+    if (svc.check?.perAddress && svc.answers > 0) {
+      for (const fam of ['a', 'aaaa'] as const) {
+        const sets = svc.addresses.reduce((n, a) => n + (a && a[fam].length > svc.answers ? combinations(a[fam].length, svc.answers) : 0), 0);
+        if (sets > MAX_ANSWER_SETS) {
+          r.error(dcNameNode('answers'), join(path, 'answers'), `per-address health prebuilds every set of up to ${svc.answers} ${fam === 'a' ? 'IPv4' : 'IPv6'} addresses a draw can reach: ${sets} here, at most ${MAX_ANSWER_SETS}; answer fewer addresses or split the datacenter`);
+        }
+      }
+    }
+    if (capacityNode) {
+      // Spill needs every datacenter's capacity and every region's share: a missing one would be a guess.
+      const missing = svc.addresses.flatMap((a, i) => (a && a.capacity === null ? [datacenters[i].name] : []));
+      if (missing.length) r.error(capacityNode, join(path, 'datacenters'), `capacity is given for some datacenters but not ${missing.join(', ')}: give every one (or none)`);
+      const noShare = regions.filter((g) => g.share === null).map((g) => g.name);
+      if (noShare.length) r.error(capacityNode, join(path, 'datacenters'), `capacity needs every region's expected share: regions.${noShare.join(', regions.')} have no "share:"`);
+      if (svc.policy === 'primary') r.error(capacityNode, join(path, 'policy'), 'capacity spill applies to policy geo (a primary takes all the traffic)');
     }
     for (const dc of targets.keys()) {
       if (svc.addresses[dc] === null) r.error(dcNameNode('check'), join(path, 'check.targets'), `datacenter "${datacenters[dc].name}" has no addresses for this service`);
@@ -608,6 +670,44 @@ function parseServerBlock(r: YamlReader, node: Node | null): ServerConfig {
     else if (k === 'rrl') server.rrl = parseRrlBlock(r, v, kp, (n, p) => readAcl(r, n, p));
   }
   return server;
+}
+
+/** A share or capacity: a number >= 0 (any unit, the same for every region and datacenter: percent, QPS). */
+function readAmount(r: YamlReader, node: Node | null, path: string): number | null {
+  const v = r.scalar(node);
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  r.error(node, path, 'expected a number >= 0 (a share of the traffic or a QPS figure, the same unit everywhere)');
+  return null;
+}
+
+/** Sets of 1..n of k addresses: sum of C(k, i). */
+function combinations(k: number, n: number): number {
+  let total = 0;
+  let c = 1;
+  for (let i = 1; i <= Math.min(n, k); i++) {
+    c = (c * (k - i + 1)) / i;
+    total += c;
+  }
+  return Math.round(total);
+}
+
+/** One entry of a datacenter's `a:`/`aaaa:` list: an address, or `{ addr: ADDRESS, weight: W }`. */
+function readAddressEntry(r: YamlReader, item: Node, path: string): { address: string; weight: number; weighted: boolean } | null {
+  if (!isMap(item)) {
+    const s = r.str(item, path);
+    return s === null ? null : { address: s, weight: 1, weighted: false };
+  }
+  let address: string | null = null;
+  let weight = 1;
+  let sawAddr = false;
+  for (const [k, v] of r.map(item, path, ['addr', 'weight'])) {
+    if (k === 'addr') {
+      sawAddr = true;
+      address = r.str(v, join(path, k));
+    } else weight = r.int(v, join(path, k), 1, MAX_WEIGHT) ?? weight;
+  }
+  if (!sawAddr) r.error(item, join(path, 'addr'), 'missing: { addr: ADDRESS, weight: N }');
+  return address === null ? null : { address, weight, weighted: true };
 }
 
 function readTtl(r: YamlReader, node: Node | null, path: string): number | null {

@@ -3,7 +3,7 @@ import type { MapConfig } from '../config';
 import { DURATION_BUCKETS, QTYPE_SLOTS, type DnsStats } from '../dns';
 import type { HealthMirror } from '../health';
 import type { CheckEvent, PrimaryLeader, Prober, PromotionEvent } from '../probe';
-import type { Router } from '../routing';
+import type { Router, SpillPlan } from '../routing';
 import type { HealthEvents } from './events';
 
 /**
@@ -309,6 +309,34 @@ export class ServeMetrics {
       type: 'gauge',
       aggregator: 'max',
       read: () => src.router.tables.services.map((s) => ({ labels: { service: s.config.name }, value: s.fallback.reduce((a, b) => a + b, 0) })),
+    });
+    // Capacity spill (routing/spill.ts): the plan the answering tables follow now, A family (AAAA lists follow the same shares).
+    const spillOf = (s: Router['tables']['services'][number]): SpillPlan | null => s.a.spill?.plan ?? null;
+    scraped(r, {
+      name: 'geosteer_routing_spill_regions',
+      help: 'Regions of this service split over their lists by spare capacity now (their first datacenter is down or drained)',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => src.router.tables.services.filter((s) => s.a.spill).map((s) => ({ labels: { service: s.config.name }, value: spillOf(s)?.regions.filter((x) => x !== null).length ?? 0 })),
+    });
+    scraped(r, {
+      name: 'geosteer_routing_capacity_short',
+      help: '1 when the spare capacity of some region list is less than the traffic that spilled onto it: the rest is sent to the first live datacenter, past its capacity',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () => src.router.tables.services.filter((s) => s.a.spill).map((s) => ({ labels: { service: s.config.name }, value: spillOf(s)?.short ? 1 : 0 })),
+    });
+    scraped(r, {
+      name: 'geosteer_routing_planned_load_ratio',
+      help: 'Planned load over declared capacity per service and datacenter (region shares from the map); above 1 means over capacity',
+      type: 'gauge',
+      aggregator: 'max',
+      read: () =>
+        src.router.tables.services.flatMap((s) => {
+          const p = spillOf(s);
+          if (!p) return [];
+          return s.config.addresses.flatMap((a, d) => (a && p.capacity[d] > 0 ? [{ labels: { service: s.config.name, dc: src.map.datacenters[d].name }, value: p.load[d] / p.capacity[d] }] : []));
+        }),
     });
     const pairs = (): Array<{ service: string; dc: string }> => {
       const map = src.map;

@@ -22,6 +22,11 @@ export interface TargetState {
   failStreak: number;
 }
 
+/** Hysteresis of one checked address (`per_address` checks). */
+interface AddressState extends TargetState {
+  address: string;
+}
+
 /** State of one (service, datacenter) check loop. */
 interface Target {
   service: ServiceConfig;
@@ -32,6 +37,13 @@ interface Target {
   failStreak: number;
   timer: NodeJS.Timeout | null;
   last: CheckResult | null;
+  /** `per_address: true`: each address's own state, voted as `DC@ADDRESS`; null otherwise. */
+  addresses: AddressState[] | null;
+}
+
+/** The pseudo-datacenter a per-address vote is written for: routing reads `isUp(service, 'DC@ADDRESS')`. */
+export function addressVoteDc(dc: string, address: string): string {
+  return `${dc}@${address}`;
 }
 
 export interface CheckEvent {
@@ -67,7 +79,13 @@ export class Prober extends EventEmitter {
         if (t && t.length) {
           const dcName = opts.map.datacenters[dc].name;
           const prev = opts.initialState?.get(`${service.name}|${dcName}`);
-          this.targets.push({ service, dc, dcName, up: prev?.up ?? true, okStreak: prev?.okStreak ?? 0, failStreak: prev?.failStreak ?? 0, timer: null, last: null });
+          const addresses = service.check?.perAddress
+            ? t.map((a) => {
+                const p = opts.initialState?.get(`${service.name}|${addressVoteDc(dcName, a.address)}`);
+                return { address: a.address, up: p?.up ?? true, okStreak: p?.okStreak ?? 0, failStreak: p?.failStreak ?? 0 };
+              })
+            : null;
+          this.targets.push({ service, dc, dcName, up: prev?.up ?? true, okStreak: prev?.okStreak ?? 0, failStreak: prev?.failStreak ?? 0, timer: null, last: null, addresses });
         }
       });
     }
@@ -75,7 +93,12 @@ export class Prober extends EventEmitter {
 
   /** Hysteresis state per `service|dc`, for the prober that replaces this one. */
   state(): Map<string, TargetState> {
-    return new Map(this.targets.map((t) => [`${t.service.name}|${t.dcName}`, { up: t.up, okStreak: t.okStreak, failStreak: t.failStreak }]));
+    const out = new Map<string, TargetState>();
+    for (const t of this.targets) {
+      out.set(`${t.service.name}|${t.dcName}`, { up: t.up, okStreak: t.okStreak, failStreak: t.failStreak });
+      for (const a of t.addresses ?? []) out.set(`${t.service.name}|${addressVoteDc(t.dcName, a.address)}`, { up: a.up, okStreak: a.okStreak, failStreak: a.failStreak });
+    }
+    return out;
   }
 
   get targetCount(): number {
@@ -113,6 +136,12 @@ export class Prober extends EventEmitter {
     const started = Date.now();
     const results = await Promise.all(addrs.map((a) => runCheck({ ...check, port: a.port }, a.address, t.service.name, this.abort.signal)));
     if (this.stopped) return;
+    const ttlMs = this.opts.voteTtlMs ? this.opts.voteTtlMs(t.service) : 3 * check.intervalMs + check.timeoutMs;
+    if (t.addresses) {
+      await this.addressRound(t, results, ttlMs);
+      this.schedule(t, Math.max(0, check.intervalMs - (Date.now() - started)));
+      return;
+    }
     // A datacenter passes only when every checked address does: an answer holding a dead address is a bad answer.
     const bad = results.find((r) => r.outcome !== 'success');
     const result: CheckResult = bad
@@ -130,7 +159,6 @@ export class Prober extends EventEmitter {
     }
     t.last = result;
     this.emit('check', { service: t.service.name, dc: t.dcName, up: t.up, result, flipped: was !== t.up } satisfies CheckEvent);
-    const ttlMs = this.opts.voteTtlMs ? this.opts.voteTtlMs(t.service) : 3 * check.intervalMs + check.timeoutMs;
     try {
       await this.opts.store.writeVote({
         prober: this.opts.id,
@@ -145,5 +173,58 @@ export class Prober extends EventEmitter {
       this.emit('vote-error', err);
     }
     this.schedule(t, Math.max(0, check.intervalMs - (Date.now() - started)));
+  }
+
+  /**
+   * `per_address`: each address has its own hysteresis and vote (`DC@ADDRESS`); the datacenter's vote is up
+   * while any address is up, so one dead address shrinks the weighted draw instead of failing the datacenter over.
+   */
+  private async addressRound(t: Target, results: CheckResult[], ttlMs: number): Promise<void> {
+    const check = t.service.check;
+    const states = t.addresses;
+    if (!check || !states) return;
+    const votes: Array<{ dc: string; up: boolean; result: CheckResult }> = [];
+    states.forEach((a, i) => {
+      const r = results[i];
+      const was = a.up;
+      if (r.outcome !== 'success') {
+        a.failStreak++;
+        a.okStreak = 0;
+        if (a.up && a.failStreak >= check.fall) a.up = false;
+      } else {
+        a.okStreak++;
+        a.failStreak = 0;
+        if (!a.up && a.okStreak >= check.rise) a.up = true;
+      }
+      const dc = addressVoteDc(t.dcName, a.address);
+      votes.push({ dc, up: a.up, result: r });
+      this.emit('check', { service: t.service.name, dc, up: a.up, result: r, flipped: was !== a.up } satisfies CheckEvent);
+    });
+    const was = t.up;
+    t.up = states.some((a) => a.up);
+    const live = states.filter((a) => a.up).length;
+    const result: CheckResult = {
+      outcome: t.up ? 'success' : 'failure',
+      latencyMs: Math.max(...results.map((r) => r.latencyMs)),
+      detail: `${live} of ${states.length} addresses up`,
+    };
+    t.last = result;
+    this.emit('check', { service: t.service.name, dc: t.dcName, up: t.up, result, flipped: was !== t.up } satisfies CheckEvent);
+    votes.push({ dc: t.dcName, up: t.up, result });
+    for (const v of votes) {
+      try {
+        await this.opts.store.writeVote({
+          prober: this.opts.id,
+          service: t.service.name,
+          dc: v.dc,
+          up: v.up,
+          ttlMs,
+          detail: `${v.result.outcome}: ${v.result.detail}`,
+          latencyMs: v.result.latencyMs,
+        });
+      } catch (err) {
+        this.emit('vote-error', err);
+      }
+    }
   }
 }

@@ -29,7 +29,7 @@ export interface RuleDiff {
 }
 
 export interface FieldDiff {
-  /** 'ttl' | 'failover_ttl' | 'fallback' | 'aaaa_fallback' | 'policy' | 'primary' | 'standbys' | 'hold_down' | 'datacenters' | 'addresses DC' | 'check' */
+  /** 'ttl' | 'failover_ttl' | 'fallback' | 'aaaa_fallback' | 'answers' | 'policy' | 'primary' | 'standbys' | 'hold_down' | 'datacenters' | 'addresses DC' | 'check' */
   field: string;
   old: string;
   new: string;
@@ -118,7 +118,10 @@ function describeCheck(svc: ServiceConfig): string {
 
 function addressText(svc: ServiceConfig, dc: number): string {
   const a = svc.addresses[dc];
-  return a ? [...a.a, ...a.aaaa].join(' ') : 'none';
+  if (!a) return 'none';
+  // Weights are shown only where they are not 1, so a map without weights reads as before.
+  const w = (fam: 'a' | 'aaaa'): string[] => a[fam].map((x, i) => (a.weight[fam][i] === 1 ? x : `${x}=${a.weight[fam][i]}`));
+  return [...w('a'), ...w('aaaa')].join(' ');
 }
 
 /** The service's settings that changed (not its per-region lists). */
@@ -134,6 +137,7 @@ function serviceFields(oldMap: MapConfig, o: ServiceConfig, newMap: MapConfig, n
   put('failover_ttl', `${o.failoverTtl}s`, `${n.failoverTtl}s`);
   put('fallback', o.fallback, n.fallback);
   put('aaaa_fallback', o.aaaaFallback, n.aaaaFallback);
+  put('answers', o.answers === 0 ? 'all' : `weighted ${o.answers}`, n.answers === 0 ? 'all' : `weighted ${n.answers}`);
   if (o.policy === 'primary' || n.policy === 'primary') {
     put('primary', o.policy === 'primary' ? dcName(oldMap, o.primary) : 'none', n.policy === 'primary' ? dcName(newMap, n.primary) : 'none');
     put('standbys', o.standbys.map((i) => dcName(oldMap, i)).join(' > ') || 'none', n.standbys.map((i) => dcName(newMap, i)).join(' > ') || 'none');

@@ -5,6 +5,8 @@ import type { Classification, GeoMatch } from '../geo';
 import type { HealthView } from '../health';
 import { answerText, qtypeName, type AnswerText } from './answer-text';
 import type { RoutingTables } from './tables';
+import { addressesFor, blockBucket, BUCKETS, type WeightPlan } from './weights';
+import { planSpill } from './spill';
 
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -58,6 +60,27 @@ export interface Explanation {
   scope: number;
   ttl: number | null;
   serverId: string;
+  /** `answers: weighted N` and the chosen datacenter has more than N addresses: the draw this client block gets. */
+  weights?: WeightExplanation;
+  /** Services with `capacity:`: this region's split now (if any) and the one planned for each failure of its list. */
+  spill?: SpillExplanation;
+}
+
+export interface SpillExplanation {
+  /** The region's split now ("bj 43%, sg 57%"), or null when its first choice is up. */
+  now: string | null;
+  /** "if gz fails: bj 43%, sg 57%" for each datacenter of the region's list. */
+  plans: string[];
+}
+
+export interface WeightExplanation {
+  /** Addresses per answer. */
+  n: number;
+  /** The client block the draw is made for ('183.6.0.0/24', '2001:db8:1:200::/56'). */
+  block: string;
+  bucket: number;
+  /** The chosen datacenter's addresses in map order: weight, per-address health, in this block's answer. */
+  addresses: Array<{ address: string; weight: number; up: boolean; drawn: boolean }>;
 }
 
 /** Optional detail a health view may offer (the mirror does): verdict and drain apart. */
@@ -184,12 +207,49 @@ export function explain(
   const v6 = qtype === 28 || (qtype === 255 && !svc.addresses.some((x) => x !== null && x.a.length > 0));
   const route = v6 ? rt.aaaa : rt.a;
   const family = v6 ? 'aaaa' : 'a';
-  const choice = route.choice[region];
+  const sp = route.spill;
+  const bucketOfClient = blockBucket(masked);
+  const split = sp !== null && sp.split[region] === 1;
+  const choice = split && sp ? sp.table[region * BUCKETS + bucketOfClient] : route.choice[region];
   const dc = choice % moved;
   const list = svc.policy === 'primary' ? [svc.primary, ...svc.standbys] : svc.preference[region];
   const detail = hasDetail(health) ? health : null;
+  const plan: WeightPlan | null = rt.weights[family];
+  const draw = plan && dc < rt.ndc ? plan.draws[dc] : null;
+  let weights: WeightExplanation | undefined;
+  if (plan && draw) {
+    const dcName = map.datacenters[dc].name;
+    const perAddress = svc.check?.perAddress === true;
+    const up = (a: string): boolean => !perAddress || health.isUp(svc.name, `${dcName}@${a}`);
+    const bits = masked.length === 4 ? 24 : 56;
+    const bucket = bucketOfClient;
+    const drawn = addressesFor(plan, dc, bucket, (i) => up(draw.addresses[i]));
+    weights = {
+      n: plan.n,
+      block: `${formatIp(maskIp(masked, bits))}/${bits}`,
+      bucket,
+      addresses: draw.addresses.map((address, i) => ({ address, weight: draw.weights[i], up: up(address), drawn: drawn.includes(address) })),
+    };
+  }
+  let spill: SpillExplanation | undefined;
+  if (sp !== null) {
+    const names = map.datacenters.map((d) => d.name);
+    const text = (parts: ReadonlyArray<{ dc: number; fraction: number }>): string => parts.map((x) => `${names[x.dc]} ${Math.round(100 * x.fraction)}%`).join(', ');
+    const current = split ? sp.plan?.regions[region] : null;
+    const upNow = (d: number): boolean => health.isUp(svc.name, names[d]);
+    spill = {
+      now: current ? text(current) : null,
+      plans: route.lists[region].map((failed) => {
+        const p = planSpill(svc, route.lists, sp.shares, (d) => d !== failed && upNow(d));
+        const r = p?.regions[region];
+        return `if ${names[failed]} fails: ${r ? text(r) : `${map.regions[region].name} stays where it is`}${p?.short ? ' (short)' : ''}`;
+      }),
+    };
+  }
   return {
     ...base,
+    ...(weights ? { weights } : {}),
+    ...(spill ? { spill } : {}),
     service: svc.name,
     policy: svc.policy,
     datacenters: list.map((i) => {
@@ -260,6 +320,25 @@ export function explanationLines(e: Explanation): string[] {
         .join(' ')}`,
     );
     lines.push(`chosen ${e.chosen}${e.fallback ? ' (all down: fallback)' : ''}`);
+    if (e.spill) {
+      if (e.spill.now) lines.push(`spill ${e.region} now: ${e.spill.now} (by client block)`);
+      for (const p of e.spill.plans) lines.push(`spill ${p}`);
+    }
+    if (e.weights) {
+      const w = e.weights;
+      lines.push(`weighted ${w.n} of ${w.addresses.length} by block ${w.block} (bucket ${w.bucket})`);
+      // A TXT string holds 255 bytes: one line per few addresses.
+      let line = 'weights';
+      for (const a of w.addresses) {
+        const item = ` ${a.address}=${a.weight}${a.up ? '' : '(down)'}${a.drawn ? '*' : ''}`;
+        if (line.length + item.length > 200) {
+          lines.push(line);
+          line = 'weights';
+        }
+        line += item;
+      }
+      lines.push(line);
+    }
     lines.push(`scope /${e.scope} ttl ${e.ttl}`);
   }
   lines.push(`server ${e.serverId}`);

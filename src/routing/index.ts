@@ -4,3 +4,4 @@ export { applyHealth, buildTables, type Entry, type RoutingTables, type ServiceR
 export { explain, explanationLines, serviceFor, type Explanation, type ServerAnswer } from './explain';
 export { qtypeCode, qtypeName } from './answer-text';
 export { buildTransfers, TRANSFER_MESSAGE_BYTES, type ZoneTransfer } from './transfer';
+export { describeSpill, hasCapacity, planSpill, type SpillPlan } from './spill';

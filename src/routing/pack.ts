@@ -27,6 +27,8 @@ interface PackedDynamic {
   service: number;
   route: 'a' | 'aaaa';
   answers: number[];
+  /** Which of the service's weight plans the entry follows (its family), or null. */
+  weights: 'a' | 'aaaa' | null;
 }
 
 interface PackedTransfer {
@@ -95,7 +97,8 @@ export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntr
     let id = dynamicIds.get(e);
     if (id === undefined) {
       dynamicIds.set(e, (id = dynamic.length));
-      dynamic.push({ service: e.service.index, route: e.route === e.service.a ? 'a' : 'aaaa', answers: e.answers.map(answerRef) });
+      const weights = e.weights === null ? null : e.weights === e.service.weights.a ? 'a' : 'aaaa';
+      dynamic.push({ service: e.service.index, route: e.route === e.service.a ? 'a' : 'aaaa', answers: e.answers.map(answerRef), weights });
     }
     return -1 - id;
   };
@@ -266,7 +269,8 @@ export function unpackTables(p: PackedTables, services: ServiceRuntime[]): { tab
   const nodes = new PackedNodes(p, dynamic);
   for (const d of p.dynamic) {
     const service = services[d.service];
-    dynamic.push({ dynamic: true, service, route: d.route === 'a' ? service.a : service.aaaa, answers: d.answers.map((k) => nodes.answer(k)) });
+    const weights = d.weights === null ? null : service.weights[d.weights];
+    dynamic.push({ dynamic: true, service, route: d.route === 'a' ? service.a : service.aaaa, answers: d.answers.map((k) => nodes.answer(k)), weights });
   }
   const shared = (list: Array<[string, Sections, Sections<WireRR> | null]>): Map<string, SharedAnswer> =>
     new Map(list.map(([k, s, signed]) => [k, new SharedAnswer(reviveSections(s), signed && reviveSections(signed))]));

@@ -9,6 +9,7 @@ import type { Prebuilt, SigningReport } from './build';
 import { CompactDenial } from './compact-denial';
 import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
+import { blockBucket, BUCKETS } from './weights';
 
 const QTYPE_NXNAME = 128;
 const FORMERR: PreparedAnswer = { rcode: 1, aa: false, an: 0, ns: 0, ar: 0, body: Buffer.alloc(0), minimal: null, signed: null };
@@ -37,6 +38,8 @@ export class Router implements QueryResolver, Decider {
   private readonly debug: DebugAnswers;
   private classifier: GeoClassifier;
   private readonly resolverCache = new Map<string, number>();
+  /** Resolver address -> its block's bucket (weights.ts), for weighted answers without ECS. */
+  private readonly bucketCache = new Map<string, number>();
   private readonly health: HealthView;
   private readonly onHealth = (): void => {
     this.refreshHealth();
@@ -70,6 +73,11 @@ export class Router implements QueryResolver, Decider {
     this.resolverCache.clear();
   }
 
+  /** Per-address verdicts are votes on the pseudo-datacenter `DC@ADDRESS` (probe/prober.ts writes them). */
+  private addressUp(service: string, dc: string, address: string): boolean {
+    return this.health.isUp(service, `${dc}@${address}`);
+  }
+
   /** Returns true if any region's answer changed. */
   refreshHealth(): boolean {
     const dcs = this.map.datacenters;
@@ -81,6 +89,7 @@ export class Router implements QueryResolver, Decider {
         const name = this.health.primary(svcs[s].name);
         return name === null ? -1 : dcs.findIndex((d) => d.name === name);
       },
+      (s, d, address) => this.addressUp(svcs[s].name, dcs[d].name, address),
     );
   }
 
@@ -130,9 +139,39 @@ export class Router implements QueryResolver, Decider {
       q.scope = q.ecs !== null && q.ecs.family === 2 && isIpv4Mapped(q.ecs.address) ? scope + 96 : scope;
     }
     const region = located >> 8;
-    const choice = route.choice[region];
-    if (count) svc.served[region * entry.answers.length + choice]++;
-    return entry.answers[choice];
+    let choice = route.choice[region];
+    const w = entry.weights;
+    const sp = route.spill;
+    const split = sp !== null && sp.split[region] === 1;
+    if (w === null && !split) {
+      if (count) svc.served[region * svc.stride + choice]++;
+      return entry.answers[choice];
+    }
+    // The answer depends on the client block: a weighted draw, or a region split by capacity (spill.ts).
+    const bucket = this.bucketOf(q, client);
+    if (split) choice = (sp as { table: Int32Array }).table[region * BUCKETS + bucket];
+    if (count) svc.served[region * svc.stride + choice]++;
+    const ecs = q.ecs;
+    if (ecs !== null && ecs.sourcePrefix > 0) {
+      // The answer holds for the draw's block, no wider (and never wider than the client's own source block).
+      const block = ecs.family === 1 ? 24 : isIpv4Mapped(ecs.address) ? 120 : 56;
+      const s = q.scope > block ? q.scope : block;
+      q.scope = s > ecs.sourcePrefix ? ecs.sourcePrefix : s;
+    }
+    return w === null ? entry.answers[choice] : entry.answers[w.pick[choice * BUCKETS + bucket]];
+  }
+
+  /** The weighted-draw bucket of this query's client block: the ECS subnet when given (and not /0), else the resolver's address. */
+  bucketOf(q: Query, client: string): number {
+    const ecs = q.ecs;
+    if (ecs && ecs.sourcePrefix > 0) return blockBucket(ecs.address);
+    let b = this.bucketCache.get(client);
+    if (b === undefined) {
+      b = blockBucket(parseIp(client) ?? new Uint8Array(4));
+      if (this.bucketCache.size >= RESOLVER_CACHE_MAX) this.bucketCache.clear();
+      this.bucketCache.set(client, b);
+    }
+    return b;
   }
 
   /**

@@ -5,6 +5,8 @@ import type { PreparedAnswer } from '../dns';
 import { TYPE_DNSKEY } from '../dnssec';
 import { encodeAnswer, SharedAnswer, type RR, type Sections, type WireRR } from './encode';
 import { AnswerSigner, nodataNsec, type Signers } from './sign-answers';
+import { BUCKETS, buildWeightPlan, updatePicks, type WeightPlan } from './weights';
+import { bucketCounts, hasCapacity, planSpill, type SpillPlan } from './spill';
 
 /**
  * Answer tables built from a map: every (name, qtype) a client can ask gets a
@@ -40,6 +42,20 @@ export interface RouteState {
   readonly fallback: Uint8Array;
   /** Per region: the datacenters this family picks from, in preference order. */
   readonly lists: readonly (readonly number[])[];
+  /** Capacity-aware spill (services with `capacity:`), else null. */
+  readonly spill: SpillState | null;
+}
+
+/** A route's spill: which regions are split now, and per (region, bucket) the choice that replaces `choice[region]`. */
+export interface SpillState {
+  /** Per region index: its `share:`. */
+  readonly shares: readonly number[];
+  /** Per region: 1 while its first choice is down and its traffic is split by client block. */
+  readonly split: Uint8Array;
+  /** region * BUCKETS + bucket -> choice index (a datacenter + ndc + 1: moved, failover TTL). */
+  readonly table: Int32Array;
+  /** The plan the tables follow (for explain, check and metrics). */
+  plan: SpillPlan | null;
 }
 
 /** A service's live routing state; `choice` is rewritten when health changes. */
@@ -59,8 +75,12 @@ export interface ServiceRuntime {
   readonly choice: Int32Array;
   readonly independent: boolean;
   readonly fallback: Uint8Array;
-  /** Answers served, per region x choice index (region * answers + choice); read at scrape time. */
+  /** Answers served, per region x choice index (region * stride + choice); read at scrape time. */
   served: Float64Array;
+  /** Choice indexes per region in `served`: 2 * (ndc + 1). */
+  readonly stride: number;
+  /** `answers: weighted N`: each family's draw (null when every client gets every address). */
+  readonly weights: { readonly a: WeightPlan | null; readonly aaaa: WeightPlan | null };
 }
 
 export interface StaticEntry {
@@ -72,8 +92,13 @@ export interface DynamicEntry {
   readonly service: ServiceRuntime;
   /** The family state this entry's answers follow (service.a or service.aaaa). */
   readonly route: RouteState;
-  /** Indexed like ServiceRuntime.choice values. */
+  /**
+   * Indexed like ServiceRuntime.choice values; with `weights`, followed by one answer per weighted address
+   * set (normal TTL, then failover TTL), which `weights.pick` indexes.
+   */
   readonly answers: PreparedAnswer[];
+  /** The service's plan for this entry's family, or null: then answers[choice] is the answer. */
+  readonly weights: WeightPlan | null;
 }
 export type Entry = StaticEntry | DynamicEntry;
 
@@ -133,11 +158,15 @@ function soaRR(zone: ZoneConfig, negative: boolean): RR {
 /** Each service's live routing state (health writes its choices); made on the thread that answers. */
 export function buildServices(map: MapConfig): ServiceRuntime[] {
   return map.services.map((config, index) => {
+    const spill = hasCapacity(config);
     const route = (lists: number[][]): RouteState => ({
       choice: new Int32Array(map.regions.length),
       independent: false,
       fallback: new Uint8Array(map.regions.length),
       lists,
+      spill: spill
+        ? { shares: map.regions.map((g) => g.share ?? 0), split: new Uint8Array(map.regions.length), table: new Int32Array(map.regions.length * BUCKETS), plan: null }
+        : null,
     });
     const a = route(config.preference);
     // AAAA skips datacenters without IPv6 (gdnsd and Route 53 users expect an answer, not NODATA).
@@ -158,6 +187,8 @@ export function buildServices(map: MapConfig): ServiceRuntime[] {
       },
       fallback: a.fallback,
       served: new Float64Array(map.regions.length * 2 * (map.datacenters.length + 1)),
+      stride: 2 * (map.datacenters.length + 1),
+      weights: { a: buildWeightPlan(config, 'a', map.datacenters.length), aaaa: buildWeightPlan(config, 'aaaa', map.datacenters.length) },
     };
   });
 }
@@ -333,7 +364,17 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
       for (const a of svc.config.addresses) answers.push(variant(a ? a[key] : []));
       answers.push(variant(svc.config.addresses.flatMap((a) => (a ? a[key] : []))));
     }
-    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers };
+    const weights = svc.weights[key];
+    if (weights) {
+      for (const rrTtl of [svc.config.ttl, svc.config.failoverTtl]) {
+        ttl = rrTtl;
+        for (const set of weights.subsets) {
+          const all = (svc.config.addresses[set.dc] as { a: string[]; aaaa: string[] })[key];
+          answers.push(variant(set.members.map((i) => all[i])));
+        }
+      }
+    }
+    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers, weights };
   };
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
@@ -400,14 +441,23 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
  * Recomputes each service's per-region choice from health; returns true if
  * anything changed. `primaryOf` gives the shared primary pointer of a
  * `policy: primary` service (a datacenter index, or -1 when there is none).
+ * `addressUp` is asked for the addresses of weighted services whose check is
+ * `per_address`: a dead one leaves the draw (weights.ts).
  */
 export function applyHealth(
   tables: RoutingTables,
   isUp: (service: number, dc: number) => boolean,
   primaryOf: (service: number) => number = () => -1,
+  addressUp: (service: number, dc: number, address: string) => boolean = () => true,
 ): boolean {
   let changed = false;
   for (const svc of tables.services) {
+    const perAddress = svc.config.check?.perAddress === true;
+    for (const plan of [svc.weights.a, svc.weights.aaaa]) {
+      if (!plan || !perAddress) continue;
+      const alive = (dc: number, i: number): boolean => addressUp(svc.index, dc, plan.draws[dc]?.addresses[i] ?? '');
+      if (updatePicks(plan, svc.ndc, alive)) changed = true;
+    }
     let primary = -1;
     if (svc.config.policy === 'primary') {
       const p = primaryOf(svc.index);
@@ -423,6 +473,9 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
   let changed = false;
   const moved = svc.ndc + 1;
   const lists = route.lists;
+  const sp = route.spill;
+  const plan = sp !== null && primary < 0 ? planSpill(svc.config, lists, sp.shares, (dc) => isUp(svc.index, dc)) : null;
+  if (sp !== null) sp.plan = plan;
   for (let r = 0; r < lists.length; r++) {
     const list = lists[r];
     let pick = -1;
@@ -439,6 +492,28 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
       route.fallback[r] = pick < 0 ? 1 : 0;
       if (pick < 0) pick = fallbackChoice(svc.config.fallback, list, svc.ndc) + moved;
     }
+    const split = plan?.regions[r] ?? null;
+    if (sp !== null && primary < 0) {
+      const was = sp.split[r];
+      sp.split[r] = split ? 1 : 0;
+      if (was !== sp.split[r]) changed = true;
+      if (split) {
+        // choice[r] shows the datacenter with the largest part (status, metrics); the table decides per block.
+        let big = split[0];
+        for (const x of split) if (x.fraction > big.fraction) big = x;
+        pick = big.dc + moved;
+        const counts = bucketCounts(split);
+        let b = r * BUCKETS;
+        split.forEach((x, i) => {
+          for (let k = 0; k < counts[i]; k++, b++) {
+            if (sp.table[b] !== x.dc + moved) {
+              sp.table[b] = x.dc + moved;
+              changed = true;
+            }
+          }
+        });
+      }
+    }
     if (route.choice[r] !== pick) {
       route.choice[r] = pick;
       changed = true;
@@ -447,6 +522,7 @@ function applyRoute(svc: ServiceRuntime, route: RouteState, primary: number, isU
   // Same addresses everywhere (TTLs may differ) = the answer does not depend on the client.
   let same = true;
   for (let r = 1; r < route.choice.length; r++) if (route.choice[r] % moved !== route.choice[0] % moved) same = false;
+  if (sp !== null && sp.split.includes(1)) same = false;
   route.independent = same;
   return changed;
 }

@@ -164,9 +164,9 @@ describe('the sample map (geodata/map.yaml)', () => {
     assert.equal(svc.ttl, 60);
     assert.equal(svc.fallback, 'first');
     assert.deepEqual(svc.addresses, [
-      { a: ['192.0.2.10'], aaaa: ['2001:db8:10::10'] },
-      { a: ['198.51.100.10'], aaaa: ['2001:db8:20::10'] },
-      { a: ['203.0.113.10'], aaaa: ['2001:db8:30::10'] },
+      { a: ['192.0.2.10'], aaaa: ['2001:db8:10::10'], weight: { a: [1], aaaa: [1] }, capacity: null },
+      { a: ['198.51.100.10'], aaaa: ['2001:db8:20::10'], weight: { a: [1], aaaa: [1] }, capacity: null },
+      { a: ['203.0.113.10'], aaaa: ['2001:db8:30::10'], weight: { a: [1], aaaa: [1] }, capacity: null },
     ]);
     assert.deepEqual(
       svc.preference.map((p) => names(map, p)),

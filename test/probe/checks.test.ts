@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { runCheck } from '../../src/probe/check';
 import type { DnsCheckConfig, HttpCheckConfig, TcpCheckConfig } from '../../src/config';
 
-const TIMING = { intervalMs: 5000, timeoutMs: 2000, fall: 3, rise: 2 };
+const TIMING = { intervalMs: 5000, timeoutMs: 2000, fall: 3, rise: 2, perAddress: false };
 
 function httpCfg(port: number, extra: Partial<HttpCheckConfig> = {}): HttpCheckConfig {
   return {
