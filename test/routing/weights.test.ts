@@ -240,7 +240,7 @@ describe('weighted answers through the query path', () => {
     const map = parseMapText(WEIGHTED, DEFAULT_MAP);
     mirror = new HealthMirror(new MemoryStore());
     await mirror.start();
-    router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.defaultPath()), map.rules), mirror);
+    router = new Router(map, new GeoClassifier(GeoDatabase.open(GeoDatabase.defaultPaths()), map.rules), mirror);
     dns = new DnsServer(router);
   });
   after(() => {
