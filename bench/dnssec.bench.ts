@@ -59,7 +59,7 @@ function build(map: MapConfig, keyDir: string | null): { ms: number; signatures:
     times.push(ms(t0));
     signatures = stats.signatures;
     answers = t.nodes.size;
-    report = keyDir ? { zones: [{ zone: 'example.com', keys: zoneKeys }], validity, signatures, seconds: stats.seconds } : null;
+    report = keyDir ? { zones: [{ zone: 'example.com', keys: zoneKeys }], validity, at: Date.now(), nextKeyEvent: null, signatures, seconds: stats.seconds } : null;
   }
   return { ms: median(times), signatures, answers, report };
 }
@@ -85,7 +85,7 @@ for (const alg of [13, 15] as const) {
   const k = loadZoneKeys(d, 'example.com');
   const signers = new Map([['example.com', new ZoneSigner('example.com', k, validity)]]);
   const t = buildTables(sampleMap, undefined, signers);
-  const report: SigningReport = { zones: [{ zone: 'example.com', keys: k }], validity, signatures: 0, seconds: 0 };
+  const report: SigningReport = { zones: [{ zone: 'example.com', keys: k }], validity, at: Date.now(), nextKeyEvent: null, signatures: 0, seconds: 0 };
   const denial = new CompactDenial(report, new Map([['example.com', 300]]));
   const q = new Query();
   const n = 5000;

@@ -1,6 +1,6 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { resignDelayMs } from '../dnssec';
+import { keyEventDelayMs, resignDelayMs } from '../dnssec';
 import { ConfigError, formatIssue, PublishedMapError } from '../common/errors';
 import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
@@ -418,7 +418,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
   };
   // Signed zones: rebuild (re-sign) halfway through the signatures' validity, jittered so a fleet
-  // does not re-sign in the same second; a failed re-sign keeps the old answers and tries again.
+  // does not re-sign in the same second, or when a key's Publish/Activate/Inactive/Delete time comes;
+  // a failed re-sign keeps the old answers and tries again.
   let resignTimer: NodeJS.Timeout | null = null;
   const scheduleResign = (): void => {
     if (resignTimer) clearTimeout(resignTimer);
@@ -429,7 +430,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       void reloadOnce('re-sign', undefined, null, true).then((ok) => {
         if (!ok) resignTimer = setTimeout(scheduleResign, 60_000).unref();
       });
-    }, resignDelayMs(signing.validity, Date.now())).unref();
+    }, Math.min(resignDelayMs(signing.validity, Date.now()), keyEventDelayMs(signing.nextKeyEvent, Date.now()))).unref();
   };
   scheduleResign();
   /** Reload now; a reload asked for while one runs is done once more after it. */

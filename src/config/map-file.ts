@@ -14,7 +14,7 @@ import { parseYaml } from './yaml-parse';
 import { join, YamlReader } from './yaml-reader';
 import { parseZoneText } from './zone-file';
 import { checkZone } from './zone-check';
-import { KeyError, loadZoneKeys, publicKeyFingerprint } from '../dnssec';
+import { KeyError, keyState, loadZoneKeys, publicKeyFingerprint } from '../dnssec';
 import type { CheckConfig } from './check-config';
 import { DEFAULT_HEALTH_CONFIG, parseCheck, parseHealthBlock, type CheckTarget, type HealthConfig } from './health-config';
 import { DEFAULT_RRL_CONFIG, parseRrlBlock } from './rrl-config';
@@ -847,7 +847,12 @@ function parseDnssec(r: YamlReader, node: Node | null, path: string, zone: strin
     return null;
   }
   try {
-    for (const key of loadZoneKeys(dir, zone)) hash.update(publicKeyFingerprint(key));
+    const keys = loadZoneKeys(dir, zone);
+    const now = Date.now();
+    for (const key of keys) hash.update(publicKeyFingerprint(key, now));
+    if (!keys.some((k) => keyState(k.timing, Math.floor(now / 1000)) === 'active')) {
+      throw new KeyError(`no active key for ${zone} in ${dir}: each is not yet active, inactive or deleted (its Activate/Inactive/Delete times)`);
+    }
   } catch (err) {
     if (!(err instanceof KeyError)) throw err;
     r.error(node, join(path, 'keys'), err.message);

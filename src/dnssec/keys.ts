@@ -29,6 +29,67 @@ export interface ZoneKey {
   readonly privateKey: KeyObject;
   /** The .key file it came from (for messages; never the .private). */
   readonly file: string;
+  /** BIND's timing metadata (seconds since the epoch), from the .private or the .key comments. */
+  readonly timing: KeyTiming;
+}
+
+/** The timing metadata a key's files carry (dnssec-keygen -P/-A/-I/-D, dnssec-settime); absent: not set. */
+export interface KeyTiming {
+  readonly publish?: number;
+  readonly activate?: number;
+  readonly inactive?: number;
+  readonly delete?: number;
+}
+
+/** Where a key is at a moment: not yet in the DNSKEY RRset, in it only, in it and signing, or gone. */
+export type KeyState = 'unpublished' | 'published' | 'active' | 'deleted';
+
+const TIMING_FIELDS = [['Publish', 'publish'], ['Activate', 'activate'], ['Inactive', 'inactive'], ['Delete', 'delete']] as const;
+
+/**
+ * As BIND's dns_dnssec_keyactive: a key with neither Publish nor Activate (a legacy key) is
+ * published and active; otherwise it is published from Publish (or Activate, which implies it) and
+ * signs from Activate; it stops signing at Inactive and leaves the DNSKEY RRset at Delete.
+ */
+export function keyState(t: KeyTiming, nowSec: number): KeyState {
+  const due = (x: number | undefined): boolean => x !== undefined && x <= nowSec;
+  if (due(t.delete)) return 'deleted';
+  if (t.publish === undefined && t.activate === undefined) return due(t.inactive) ? 'published' : 'active';
+  if (due(t.activate) && !due(t.inactive)) return 'active';
+  if (due(t.publish) || due(t.activate)) return 'published';
+  return 'unpublished';
+}
+
+/** The next moment (seconds) after `nowSec` at which some key changes state, or null. */
+export function nextKeyEvent(keys: readonly Pick<ZoneKey, 'timing'>[], nowSec: number): number | null {
+  let next: number | null = null;
+  for (const k of keys) for (const [, f] of TIMING_FIELDS) {
+    const t = k.timing[f];
+    if (t !== undefined && t > nowSec && (next === null || t < next)) next = t;
+  }
+  return next;
+}
+
+/** YYYYMMDDHHMMSS (UTC), as BIND writes times, to seconds since the epoch; 0 ("none") is not set. */
+function parseStamp(s: string, file: string, field: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s.trim().split(/\s/)[0]);
+  if (!m) {
+    if (/^0?$/.test(s.trim().split(/\s/)[0])) return undefined;
+    throw new KeyError(`${file}: ${field} is not a time as YYYYMMDDHHMMSS`);
+  }
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000;
+}
+
+/** Timing fields of `Name: value` lines (the .private) or `; Name: value` comments (the .key). */
+function parseTiming(text: string, file: string, comments: boolean): KeyTiming {
+  const t: { -readonly [K in keyof KeyTiming]: KeyTiming[K] } = {};
+  for (const raw of text.split('\n')) {
+    const m = (comments ? /^;\s*([A-Za-z]+):\s*(\S+)/ : /^([A-Za-z]+):\s*(\S+)/).exec(raw.trim());
+    if (!m) continue;
+    const f = TIMING_FIELDS.find(([name]) => name === m[1]);
+    if (f) t[f[1]] = parseStamp(m[2], file, m[1]);
+  }
+  return t;
 }
 
 /** Thrown for a key directory that does not give a usable key set; the message never holds key material. */
@@ -172,7 +233,9 @@ export function loadKey(keyPath: string, zone: string): ZoneKey {
   }
   if (!rawKeys(algorithm, privateKey).pub.equals(pub)) throw new KeyError(`${privPath}: the private key does not match ${keyPath}`);
   const rdata = dnskeyRdata(flags, algorithm, pub);
-  return { zone, flags, algorithm, tag: keyTag(rdata), rdata, privateKey, file: keyPath };
+  // BIND keeps the times in both files (dnssec-settime rewrites both); the .private wins where they differ.
+  const timing = { ...parseTiming(keyText, keyPath, true), ...parseTiming(privText, privPath, false) };
+  return { zone, flags, algorithm, tag: keyTag(rdata), rdata, privateKey, file: keyPath, timing };
 }
 
 /** Every K<zone>.+*.key in `dir`, loaded; at least one key, else KeyError. */
@@ -192,9 +255,18 @@ export function loadZoneKeys(dir: string, zone: string): ZoneKey[] {
   return keys;
 }
 
-/** The key public parts as text, for a hash that tells key sets apart (never the private key). */
-export function publicKeyFingerprint(key: ZoneKey): string {
-  return createHash('sha256').update(key.rdata).digest('hex').slice(0, 16);
+/**
+ * The key's public part and its state now, for a hash that tells key sets apart (never the private
+ * key): a new key, and a key whose time to publish, sign or go has come, is a new map version.
+ */
+export function publicKeyFingerprint(key: ZoneKey, nowMs = Date.now()): string {
+  return createHash('sha256').update(key.rdata).update(keyState(key.timing, Math.floor(nowMs / 1000))).digest('hex').slice(0, 16);
+}
+
+/** DS RDATA (RFC 4509, digest type 2: SHA-256 over owner name | DNSKEY RDATA): also the CDS RDATA. */
+export function dsRdata(key: Pick<ZoneKey, 'zone' | 'tag' | 'algorithm' | 'rdata'>): Buffer {
+  const head = Buffer.from([key.tag >> 8, key.tag & 0xff, key.algorithm, 2]);
+  return Buffer.concat([head, createHash('sha256').update(nameWire(key.zone)).update(key.rdata).digest()]);
 }
 
 /** DS record (RFC 4509, digest type 2: SHA-256 over owner name | DNSKEY RDATA) in presentation form. */

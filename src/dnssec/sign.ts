@@ -1,6 +1,6 @@
 import { createHash, sign } from 'node:crypto';
 import { nameWire } from './wire-name';
-import { FLAGS_KSK, type ZoneKey } from './keys';
+import { FLAGS_KSK, KeyError, keyState, type ZoneKey } from './keys';
 
 /**
  * RRSIG and NSEC RDATA (RFC 4034). RRsets come in as canonical wire parts
@@ -11,6 +11,9 @@ import { FLAGS_KSK, type ZoneKey } from './keys';
 export const TYPE_RRSIG = 46;
 export const TYPE_NSEC = 47;
 export const TYPE_DNSKEY = 48;
+/** RFC 7344: the DS and DNSKEY the child asks its parent to hold. */
+export const TYPE_CDS = 59;
+export const TYPE_CDNSKEY = 60;
 /** RFC 9824 meta-type in a compact answer's NSEC bitmap: "this name does not exist". */
 export const TYPE_NXNAME = 128;
 
@@ -38,6 +41,11 @@ export function resignDelayMs(v: Validity, nowMs: number, random: () => number =
   const left = v.expiration * 1000 - nowMs;
   const jitter = random() * Math.min(3_600_000, left / 10);
   return Math.max(1000, Math.min(0x7fffffff, left / 2 - jitter));
+}
+
+/** Until a key's next timing event (seconds since the epoch; a second after it), or Infinity for none. */
+export function keyEventDelayMs(next: number | null, nowMs: number): number {
+  return next === null ? Infinity : Math.max(1000, Math.min(0x7fffffff, next * 1000 - nowMs + 1000));
 }
 
 /** RFC 4034 6.3: the records of an RRset sorted by their canonical RDATA as octet strings. */
@@ -113,20 +121,27 @@ export interface SigningStats {
  */
 export class ZoneSigner {
   readonly zone: string;
-  /** Keys that sign the DNSKEY RRset: the KSKs, or every key when there is no KSK. */
+  /** Active keys that sign the DNSKEY, CDS and CDNSKEY RRsets: the KSKs, or every key when there is no KSK. */
   private readonly keySigning: ZoneKey[];
-  /** Keys that sign everything else: the ZSKs, or the CSKs when there is no ZSK. */
+  /** Active keys that sign everything else: the ZSKs, or the CSKs when there is no ZSK. */
   private readonly zoneSigning: ZoneKey[];
+  /** The keys in the DNSKEY RRset at `at` (published, signing or not): those not yet published or deleted are left out. */
   readonly keys: readonly ZoneKey[];
+  /** The moment (ms) the keys' timing metadata was read at. */
+  readonly at: number;
   readonly validity: Validity;
   readonly stats: SigningStats;
   private readonly cache = new Map<string, Buffer[]>();
 
-  constructor(zone: string, keys: readonly ZoneKey[], validity: Validity, stats: SigningStats = { signatures: 0, seconds: 0 }) {
+  constructor(zone: string, keys: readonly ZoneKey[], validity: Validity, stats: SigningStats = { signatures: 0, seconds: 0 }, at = Date.now()) {
     this.zone = zone;
-    this.keys = keys;
-    const ksk = keys.filter((k) => k.flags === FLAGS_KSK);
-    const zsk = keys.filter((k) => k.flags !== FLAGS_KSK);
+    this.at = at;
+    const now = Math.floor(at / 1000);
+    this.keys = keys.filter((k) => ['published', 'active'].includes(keyState(k.timing, now)));
+    const active = keys.filter((k) => keyState(k.timing, now) === 'active');
+    if (active.length === 0) throw new KeyError(`no active key for ${zone} (every key is not yet active, inactive or deleted: see its Activate/Inactive/Delete times)`);
+    const ksk = active.filter((k) => k.flags === FLAGS_KSK);
+    const zsk = active.filter((k) => k.flags !== FLAGS_KSK);
     this.keySigning = ksk.length ? ksk : zsk;
     this.zoneSigning = zsk.length ? zsk : ksk;
     this.validity = validity;
@@ -148,11 +163,16 @@ export class ZoneSigner {
       if (hit) return hit;
     }
     const started = process.hrtime.bigint();
-    const keys = type === TYPE_DNSKEY ? this.keySigning : this.zoneSigning;
+    const keys = type === TYPE_DNSKEY || type === TYPE_CDS || type === TYPE_CDNSKEY ? this.keySigning : this.zoneSigning;
     const sigs = keys.map((k) => rrsig(k, owner, labels, type, ttl, rdatas, this.validity));
     this.stats.signatures += sigs.length;
     this.stats.seconds += Number(process.hrtime.bigint() - started) / 1e9;
     if (cache) this.cache.set(id, sigs);
     return sigs;
+  }
+
+  /** The published key-signing keys (flags 257): the CDS and CDNSKEY RRsets point the parent at them. */
+  get sepKeys(): ZoneKey[] {
+    return this.keys.filter((k) => k.flags === FLAGS_KSK);
   }
 }

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError } from '../common/errors';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
-import { loadZoneKeys, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
+import { loadZoneKeys, nextKeyEvent as nextEvent, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
 import { packTables, transferList } from './pack';
 import { buildTables } from './tables';
 import type { Signers } from './sign-answers';
@@ -24,11 +24,20 @@ function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
     if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { reply: { ok: true, unchanged: true, version: map.version }, transfer: [] };
     const signers = new Map<string, ZoneSigner>();
     const stats: SigningStats = { signatures: 0, seconds: 0 };
-    const validity = validityAt(Date.now());
-    for (const z of map.zones) if (z.dnssec) signers.set(z.name, new ZoneSigner(z.name, loadZoneKeys(z.dnssec.keys, z.name), validity, stats));
+    const at = Date.now();
+    const validity = validityAt(at);
+    // Keys are published, sign and go by their timing metadata as it stands at this build.
+    let nextKeyEvent: number | null = null;
+    for (const z of map.zones) {
+      if (!z.dnssec) continue;
+      const keys = loadZoneKeys(z.dnssec.keys, z.name);
+      const next = nextEvent(keys, Math.floor(at / 1000));
+      if (next !== null && (nextKeyEvent === null || next < nextKeyEvent)) nextKeyEvent = next;
+      signers.set(z.name, new ZoneSigner(z.name, keys, validity, stats, at));
+    }
     const packed = packTables(buildTables(map, undefined, signers as Signers), buildTransfers(map));
     // The keys go to the answering thread too (KeyObjects clone across threads): a compact NXDOMAIN names the query, so it is signed there.
-    const signing = { zones: [...signers.values()].map((z) => ({ zone: z.zone, keys: [...z.keys] })), validity, signatures: stats.signatures, seconds: stats.seconds };
+    const signing = { zones: [...signers.values()].map((z) => ({ zone: z.zone, keys: [...z.keys] })), validity, at, nextKeyEvent, signatures: stats.signatures, seconds: stats.seconds };
     // The records are in the packed answers now; the answering thread gets the map without them.
     const lite: MapConfig = { ...map, zones: map.zones.map((z) => ({ ...z, records: [] })) };
     const records = map.zones.reduce((n, z) => n + z.records.length, 0);

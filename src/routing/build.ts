@@ -34,6 +34,10 @@ export interface Serving {
 export interface SigningReport {
   zones: Array<{ zone: string; keys: ZoneKey[] }>;
   validity: Validity;
+  /** When (ms) the keys' timing metadata was read: the answering thread signs with the keys active then. */
+  at: number;
+  /** The next key timing event (seconds since the epoch) of any signed zone: serve rebuilds then. */
+  nextKeyEvent: number | null;
   /** Signatures made and CPU seconds spent making them, in this build. */
   signatures: number;
   seconds: number;

@@ -35,7 +35,7 @@ export class CompactDenial {
     /** Zone apex -> negative TTL (NSEC TTL = the SOA's negative TTL, RFC 9077). */
     private readonly negativeTtl: ReadonlyMap<string, number>,
   ) {
-    for (const z of signing.zones) this.signers.set(z.zone, new ZoneSigner(z.zone, z.keys, signing.validity, this.stats));
+    for (const z of signing.zones) this.signers.set(z.zone, new ZoneSigner(z.zone, z.keys, signing.validity, this.stats, signing.at));
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Fallback, MapConfig, ServiceConfig, ZoneConfig } from '../config';
 import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
-import { TYPE_DNSKEY } from '../dnssec';
+import { dsRdata, TYPE_CDNSKEY, TYPE_CDS, TYPE_DNSKEY } from '../dnssec';
 import { encodeAnswer, SharedAnswer, type RR, type Sections, type WireRR } from './encode';
 import { AnswerSigner, nodataNsec, type Signers } from './sign-answers';
 import { BUCKETS, buildWeightPlan, updatePicks, type WeightPlan } from './weights';
@@ -332,7 +332,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     const types = [...n.rrsets.keys()].map((t) => TYPE_CODE[t]);
     if (n.service?.config.addresses.some((a) => a && a.a.length)) types.push(TYPE_CODE.A);
     if (n.service?.config.addresses.some((a) => a && a.aaaa.length)) types.push(TYPE_CODE.AAAA);
-    if (name === n.zone.name && signers.has(name)) types.push(TYPE_DNSKEY);
+    if (name === n.zone.name && signers.has(name)) types.push(TYPE_DNSKEY, ...(signers.get(name)?.sepKeys.length ? [TYPE_CDS, TYPE_CDNSKEY] : []));
     return types;
   };
   const zoneNameOf = (name: string): string => zoneOf(name)?.name ?? '';
@@ -428,11 +428,16 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     const node = out.get(apex);
     const zone = nodes.get(apex)?.zone;
     if (!node || !zone) continue;
-    const dnskeys: WireRR[] = zs.keys.map((k) => ({ name: apex, ttl: zone.soa.ttl, rdata: { type: 'RAW', code: TYPE_DNSKEY, data: k.rdata } }));
-    const plain: Sections<WireRR> = { rcode: RCODE_NOERROR, aa: true, answer: dnskeys, authority: [], additional: [] };
-    const answer = encodeAnswer(apex, TYPE_DNSKEY, plain);
-    answer.signed = encodeAnswer(apex, TYPE_DNSKEY, signer.sections(apex, plain) as Sections<WireRR>);
-    node.types.set(TYPE_DNSKEY, { dynamic: false, answer });
+    // CDS and CDNSKEY (RFC 7344): the DS the parent should hold, for the published key-signing keys.
+    const sets: Array<[number, Buffer[]]> = [[TYPE_DNSKEY, zs.keys.map((k) => k.rdata)]];
+    if (zs.sepKeys.length) sets.push([TYPE_CDS, zs.sepKeys.map(dsRdata)], [TYPE_CDNSKEY, zs.sepKeys.map((k) => k.rdata)]);
+    for (const [code, rdatas] of sets) {
+      const rrs: WireRR[] = rdatas.map((data) => ({ name: apex, ttl: zone.soa.ttl, rdata: { type: 'RAW', code, data } }));
+      const plain: Sections<WireRR> = { rcode: RCODE_NOERROR, aa: true, answer: rrs, authority: [], additional: [] };
+      const answer = encodeAnswer(apex, code, plain);
+      answer.signed = encodeAnswer(apex, code, signer.sections(apex, plain) as Sections<WireRR>);
+      node.types.set(code, { dynamic: false, answer });
+    }
   }
   return { nodes: out, nxdomain, referrals, services };
 }

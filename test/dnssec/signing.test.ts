@@ -9,6 +9,7 @@ import { loadMapFile } from '../../src/config';
 import { generateKey, resignDelayMs, validityAt } from '../../src/dnssec';
 import { keyDir, signedMapText } from '../helpers/dnssec';
 import { dig } from '../helpers/dig';
+import { runCliSync, showRun } from '../helpers/cli';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { startServer, type TestServer } from '../helpers/server';
 import { Registry } from '../../src/observability';
@@ -44,6 +45,8 @@ describe('a signed zone, validated by delv', () => {
     ['www.example.com', 'AAAA', /IN\s+AAAA\s+2001:db8:/],
     ['api.example.com', 'A', /CNAME\s+www\.example\.com\.[\s\S]*IN\s+A\s/],
     ['example.com', 'DNSKEY', /IN\s+DNSKEY\s+257 3 13/],
+    ['example.com', 'CDS', /IN\s+CDS\s+\d+ 13 2 /], // RFC 7344, for the parent
+    ['example.com', 'CDNSKEY', /IN\s+CDNSKEY\s+257 3 13/],
     ['example.com', 'SOA', /IN\s+SOA\s/],
     ['example.com', 'NS', /IN\s+NS\s+ns1\.example\.com\./],
     ['example.com', 'MX', /IN\s+MX\s+10 mail\.example\.com\./],
@@ -79,6 +82,21 @@ describe('a signed zone, validated by delv', () => {
     // DNSKEY is a record of the signed zone only; without DO it comes without its RRSIG.
     const dnskey = await dig(signed.port, ['example.com', 'DNSKEY', '+norec']);
     assert.equal(dnskey.answer.length, 1);
+  });
+
+  test('the CDS at the apex is what geosteer ds prints, the CDNSKEY the DNSKEY; signed by the KSK, in the apex NSEC', async () => {
+    const ds = runCliSync(['ds', 'example.com', '--dir', k.keys]);
+    assert.equal(ds.code, 0, showRun(ds));
+    const cds = await dig(signed.port, ['example.com', 'CDS', '+norec', '+dnssec']);
+    assert.deepEqual(cds.answer.map((rr) => rr[3]), ['CDS', 'RRSIG']);
+    const text = (rr: string[]): string => `${rr.slice(4, 7).join(' ')} ${rr.slice(7).join('').toUpperCase()}`;
+    assert.equal(`example.com. IN DS ${text(cds.answer[0])}\n`, ds.stdout);
+    const cdnskey = await dig(signed.port, ['example.com', 'CDNSKEY', '+norec']);
+    const dnskey = await dig(signed.port, ['example.com', 'DNSKEY', '+norec']);
+    assert.deepEqual(cdnskey.answer.map((rr) => rr.slice(4).join('')), dnskey.answer.map((rr) => rr.slice(4).join('')));
+    assert.equal(cdnskey.answer.length, 1); // without DO: no RRSIG
+    const nodata = await dig(signed.port, ['example.com', 'LOC', '+norec', '+dnssec']);
+    assert.match(nodata.authority.map((rr) => rr.join(' ')).join('\n'), /NSEC .*DNSKEY.*CDS CDNSKEY/);
   });
 
   test('DO=1: each RRset with its RRSIG, DO echoed, ECS scope still set, the reply within 1232 bytes', async () => {

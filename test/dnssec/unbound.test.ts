@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,71 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import { dnskeyText, loadZoneKeys } from '../../src/dnssec';
 import { dig, type DigResult } from '../helpers/dig';
 import { stopChild } from '../helpers/process';
-import { freePort } from '../helpers/redis';
 import { startServer, type TestServer } from '../helpers/server';
 import { until } from '../helpers/wait';
 import { keyDir, signedMapText } from '../helpers/dnssec';
+import { startUnbound, type Unbound } from '../helpers/unbound';
 
 // A real validating resolver: unbound (validator + subnetcache) with the zone's DNSKEY as trust anchor and
 // a stub zone to geosteer, everything on loopback ("." is stubbed to geosteer too, which refuses it, so
 // nothing leaves the machine). AD on the answers of the three default regions (the client's ECS is
 // forwarded), NODATA, compact NXDOMAIN, an empty non-terminal, a CNAME and the no-DS proof at a delegation;
 // a variant that health moves to is validated too; a byte flipped on the way is SERVFAIL.
-
-interface Unbound {
-  port: number;
-  proc: ChildProcess;
-  exited: Promise<unknown>;
-  log: string;
-}
-
-async function startUnbound(dir: string, name: string, upstream: number, anchor: string): Promise<Unbound> {
-  const port = await freePort();
-  const conf = join(dir, `${name}.conf`);
-  writeFileSync(
-    conf,
-    `server:
-  interface: 127.0.0.1
-  port: ${port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "${dir}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  num-threads: 1
-  so-reuseport: no
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "subnetcache validator iterator"
-  send-client-subnet: 127.0.0.1
-  client-subnet-always-forward: yes
-  max-client-subnet-ipv4: 24
-  trust-anchor-file: "${anchor}"
-  val-log-level: 2
-  qname-minimisation: no
-  harden-referral-path: no
-  prefetch: no
-stub-zone:
-  name: "."
-  stub-addr: 127.0.0.1@${upstream}
-stub-zone:
-  name: "example.com"
-  stub-addr: 127.0.0.1@${upstream}
-`,
-  );
-  const proc = spawn('unbound', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const u: Unbound = { port, proc, exited: new Promise((r) => proc.once('exit', r)), log: '' };
-  proc.stdout?.on('data', (b: Buffer) => (u.log += b.toString()));
-  proc.stderr?.on('data', (b: Buffer) => (u.log += b.toString()));
-  await until('unbound to start', () => {
-    if (proc.exitCode !== null) throw new Error(`unbound exited ${proc.exitCode}:\n${u.log}`);
-    return u.log.includes('start of service');
-  }, 15_000);
-  return u;
-}
 
 /** A UDP relay to geosteer that flips one bit of the first answer record's data (the A address) in every reply. */
 function tamperingRelay(upstream: number): Promise<{ port: number; close(): void }> {
