@@ -6,6 +6,7 @@ import { dig } from '../helpers/dig';
 import { buildQuery, ecsOption, udpExchange } from '../helpers/packet';
 import { DEFAULT_MAP, startServer, type TestServer } from '../helpers/server';
 import { until } from '../helpers/wait';
+import { prng } from '../helpers/random';
 
 // Weighted answers (answers: weighted N) end to end: a real serve, queried over
 // UDP with ECS from many /24s (dig for the per-block checks), and per-address
@@ -26,17 +27,6 @@ const listen = (host: string, p: number): Promise<Server> =>
   });
 const close = (srv: Server | undefined): Promise<void> => new Promise((resolve) => (srv ? srv.close(() => resolve()) : resolve()));
 
-/** mulberry32, for a reproducible set of client /24s. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 const next = prng(12);
 /** 2000 distinct random /24s. */
 const BLOCKS = [...new Set(Array.from({ length: 2100 }, () => next() >>> 8))].slice(0, 2000).map((x) => `${x >>> 16}.${(x >>> 8) & 255}.${x & 255}.0`);

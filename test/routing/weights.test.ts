@@ -11,6 +11,7 @@ import { explain, explanationLines, Router } from '../../src/routing';
 import { blockBucket, BUCKETS, buildWeightPlan, drawOrders, updatePicks } from '../../src/routing/weights';
 import { buildQuery, ecsOption } from '../helpers/packet';
 import { DEFAULT_MAP } from '../helpers/server';
+import { prng } from '../helpers/random';
 
 // The weighted draw (routing/weights.ts): per-bucket orders drawn by weight,
 // the client-block hash, the plan's picks under per-address health, and the
@@ -32,17 +33,6 @@ const WEIGHTED = `${SAMPLE}
       sg: { a: [203.0.113.31] }
 `;
 
-/** mulberry32, for reproducible random addresses. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 describe('drawOrders', () => {
   const weights = [3, 1, 2, 1];
