@@ -56,7 +56,8 @@ async function serveCommand(rest: string[]): Promise<number> {
     config,
     mapSource: published ? 'published' : 'file',
     listen: values.listen,
-    dns,
+    // Workers each open their own UDP socket on the one port: only they share it (SO_REUSEPORT).
+    dns: { ...dns, udpReusePort: worker },
     logger: log,
     redis,
     // In a cluster the primary probes (embedded) or the dedicated probers do (Redis).

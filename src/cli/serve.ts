@@ -465,8 +465,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   started = true;
   // One line naming the UDP path (per process: with --workers, each worker says which it runs).
   if (dns.udpFallback !== null) log.warn({ udp: dns.udpPath, reason: dns.udpFallback }, `UDP path: dgram (batched path unavailable: ${dns.udpFallback})`);
-  else if (dns.udpPath === 'batched') log.info({ udp: 'batched' }, 'UDP path: batched (recvmmsg/sendmmsg, own SO_REUSEPORT socket)');
+  else if (dns.udpPath === 'batched') log.info({ udp: 'batched' }, `UDP path: batched (recvmmsg/sendmmsg, ${options.dns?.udpReusePort ? 'own SO_REUSEPORT socket on the shared port' : 'exclusive socket'})`);
   else log.info({ udp: 'dgram' }, 'UDP path: dgram (--udp dgram)');
+  // Said once per server (by worker 0), not once per worker: every worker's port is the same.
+  if (dns.udpPortWarning !== null && (process.env.GEOSTEER_WORKER_INDEX ?? '0') === '0') log.warn({ udp: dns.udpPath }, dns.udpPortWarning);
   const facts = (): HostFacts => ({
     addresses: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`),
     admin: options.adminAddress !== undefined ? options.adminAddress : admin && options.metricsListen ? options.metricsListen.replace(/:\d+$/, `:${admin.port}`) : null,

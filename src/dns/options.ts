@@ -27,11 +27,21 @@ export interface DnsOptions {
   udpRecvBufferBytes: number;
   /**
    * UDP socket layer: 'batched' (src/dns/native: recvmmsg/sendmmsg, one
-   * SO_REUSEPORT socket per process) or 'dgram' (Node's; with workers, one
+   * socket per process, sharing the port with SO_REUSEPORT under --workers) or 'dgram' (Node's; with workers, one
    * socket shared through the cluster primary). 'batched' falls back to dgram
    * when the addon cannot load. @default 'batched'
    */
   udp: 'batched' | 'dgram';
+  /**
+   * Whether the batched path's UDP socket shares its port (SO_REUSEPORT) with
+   * the other workers of this server. Only `serve --workers N` (N > 1) needs
+   * it, and only there is it on: a sharing socket also lets any other socket
+   * of the same user that asks to share join the port, and dig is one (it
+   * binds port 0 with SO_REUSEPORT, so for a port in the kernel's ephemeral
+   * range it can be handed ours and then reads its own query back). Alone,
+   * the bind is exclusive. @default false
+   */
+  udpReusePort: boolean;
 }
 
 export const DEFAULT_DNS_OPTIONS: DnsOptions = {
@@ -44,6 +54,7 @@ export const DEFAULT_DNS_OPTIONS: DnsOptions = {
   tcpMaxQueriesPerConnection: 10_000,
   udpRecvBufferBytes: 4 * 1024 * 1024,
   udp: 'batched',
+  udpReusePort: false,
 };
 
 export interface ListenAddress {

@@ -7,7 +7,7 @@ import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAd
 import { buildError, buildResponse, buildTruncated, udpLimit } from './respond';
 import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
 import { DnsStats } from './stats';
-import { batchLoadError, BatchSocket, loadBatchAddon, META_FIELDS, SEND_FIELDS } from './udp-batch';
+import { batchLoadError, BatchSocket, loadBatchAddon, META_FIELDS, SEND_FIELDS, sharedPortHazard } from './udp-batch';
 import { ParseResult, parseQuery, Query, QTYPE_AXFR, QTYPE_IXFR, RCODE } from './wire';
 
 export interface BoundAddress {
@@ -35,6 +35,8 @@ export class DnsServer {
   udpPath: 'batched' | 'dgram';
   /** Why the batched path was asked for but dgram is in use; null otherwise. */
   udpFallback: string | null = null;
+  /** Set when a shared (SO_REUSEPORT) UDP port lies in the kernel's ephemeral range; the serve log says it. */
+  udpPortWarning: string | null = null;
   private readonly tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
   /** Open TCP connections per source address. */
@@ -207,10 +209,10 @@ export class DnsServer {
 
   /**
    * The batched path: TCP first (with port 0 the kernel, or in a cluster the
-   * primary's shared handle, picks the port), then this process's own
-   * SO_REUSEPORT UDP socket on that port. TCP first also keeps a second
-   * server from silently sharing the port: its TCP bind fails, and a dgram
-   * socket (no SO_REUSEPORT) holding the port makes ours fail.
+   * primary's shared handle, picks the port), then this process's own UDP
+   * socket on that port: exclusive when alone, SO_REUSEPORT under --workers
+   * (udpReusePort). TCP first also keeps a second server from silently
+   * sharing the port: its TCP bind fails.
    */
   private async listenBatched(addr: ListenAddress): Promise<BoundAddress> {
     const lib = loadBatchAddon();
@@ -219,7 +221,8 @@ export class DnsServer {
       const tcp = await this.bindTcp(addr.host, addr.port);
       const port = (tcp.address() as AddressInfo).port;
       try {
-        const udp = new BatchSocket(lib, addr.host, port, addr.family === 6, this.options.udpRecvBufferBytes, this.onBatch);
+        const udp = new BatchSocket(lib, addr.host, port, addr.family === 6, this.options.udpRecvBufferBytes, this.onBatch, this.options.udpReusePort);
+        if (this.options.udpReusePort && this.udpPortWarning === null) this.udpPortWarning = sharedPortHazard(port);
         this.batched.push(udp);
         this.stats.udpBatchSockets.push(udp.stats);
         this.stats.udpPath = 'batched';

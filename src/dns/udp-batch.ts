@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * The batched UDP socket of src/dns/native (recvmmsg/sendmmsg, SO_REUSEPORT),
+ * The batched UDP socket of src/dns/native (recvmmsg/sendmmsg, SO_REUSEPORT on request),
  * typed, plus the one thing JS needs per packet: the source address as the
  * string dgram would have given (memoized, so a busy source costs a compare,
  * not a string). Knows nothing about DNS.
@@ -29,7 +30,7 @@ export const enum BatchStat {
 }
 
 interface Native {
-  open(host: string, port: number, v6: boolean, recvBufferBytes: number, slots: number, sendSlotSize: number, onBatch: (n: number) => number): BatchSocketParts;
+  open(host: string, port: number, v6: boolean, recvBufferBytes: number, slots: number, sendSlotSize: number, onBatch: (n: number) => number, reusePort: boolean): BatchSocketParts;
   close(handle: unknown): void;
   ref(handle: unknown, on: boolean): void;
 }
@@ -88,8 +89,8 @@ export class BatchSocket {
   private readonly last = new Int32Array(4);
   private lastText = '';
 
-  constructor(lib: Native, host: string, port: number, v6: boolean, recvBufferBytes: number, onBatch: BatchHandler) {
-    const parts = lib.open(host, port, v6, recvBufferBytes, RING_SLOTS, SEND_SLOT_BYTES, (n) => onBatch(this, n));
+  constructor(lib: Native, host: string, port: number, v6: boolean, recvBufferBytes: number, onBatch: BatchHandler, reusePort: boolean) {
+    const parts = lib.open(host, port, v6, recvBufferBytes, RING_SLOTS, SEND_SLOT_BYTES, (n) => onBatch(this, n), reusePort);
     this.handle = parts.handle;
     this.port = parts.port;
     this.recv = parts.recv;
@@ -178,4 +179,23 @@ export function formatIpv6(b: Uint8Array, o = 0): string {
   }
   if (best !== -1 && best + bestLen === 8) out += ':';
   return out;
+}
+
+/**
+ * Why a shared (SO_REUSEPORT) UDP port is at risk, or null: a port inside the
+ * kernel's ephemeral range can be handed to any same-user socket that binds
+ * port 0 with SO_REUSEPORT (dig and other libisc clients do), and that socket
+ * then takes part of the flows. Port 53 and other ports below the range are
+ * never handed out.
+ */
+export function sharedPortHazard(port: number, rangeFile = '/proc/sys/net/ipv4/ip_local_port_range'): string | null {
+  let low: number;
+  let high: number;
+  try {
+    [low, high] = readFileSync(rangeFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number];
+  } catch {
+    return null;
+  }
+  if (!(port >= low && port <= high)) return null;
+  return `UDP port ${port} is shared by the workers (SO_REUSEPORT) and lies in the kernel's ephemeral range ${low}-${high}: a local process of the same user that binds port 0 with SO_REUSEPORT (dig does) can be given it and take part of the queries; listen on a port outside that range (53 is)`;
 }

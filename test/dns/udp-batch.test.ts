@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { SocketAddress } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseQuery, ParseResult, Query } from '../../src/dns/wire';
-import { batchLoadError, formatIpv6, loadBatchAddon } from '../../src/dns/udp-batch';
+import { batchLoadError, formatIpv6, loadBatchAddon, sharedPortHazard } from '../../src/dns/udp-batch';
 import { CLI, cliEnv } from '../helpers/cli';
 import { dig } from '../helpers/dig';
 import { buildQuery, ecsOption, rcodeOf } from '../helpers/packet';
@@ -131,10 +132,31 @@ describe('batched path', { skip: noAddon }, () => {
     assert.deepEqual(seen, ['127.0.0.1']);
   });
 
-  test('a second server on the same port fails with EADDRINUSE instead of sharing it (SO_REUSEPORT)', async () => {
+  test('a second server on the same port fails with EADDRINUSE instead of sharing it', async () => {
     await assert.rejects(startServer({ listen: [`127.0.0.1:${s.port}`], dns: { udp: 'batched' } }), /EADDRINUSE/);
     await assert.rejects(startServer({ listen: [`127.0.0.1:${s.port}`], dns: { udp: 'dgram' } }), /EADDRINUSE/);
     assert.equal((await dig(s.port, ['www.example.com', 'A'])).status, 'NOERROR');
+  });
+
+  test('alone, the port is exclusive: a client that asks to share it (dig -b 0.0.0.0#PORT sets SO_REUSEPORT) cannot bind it', () => {
+    // dig binds port 0 with SO_REUSEPORT; when the server's socket allowed sharing, the kernel could hand dig
+    // the server's port, and dig read its own query back (QR clear, "query response not set"). Asking for the
+    // port explicitly is that case made certain.
+    const r = digFrom(s.port);
+    assert.match(r, /address in use/, r);
+    assert.doesNotMatch(r, /query response not set/, r);
+  });
+
+  test('shared by workers (udpReusePort), a port in the ephemeral range is named in a warning, and the hazard it names is real', async () => {
+    const shared = await startServer({ dns: { udp: 'batched', udpReusePort: true } }); // port 0: the kernel picks from the range
+    try {
+      assert.match(shared.dns.udpPortWarning ?? '', new RegExp(`UDP port ${shared.port} is shared .* ephemeral range`));
+      const r = digFrom(shared.port);
+      assert.match(r, /query response not set/, r); // dig joined the port and got its own query
+    } finally {
+      await shared.close();
+    }
+    assert.equal(s.dns.udpPortWarning, null);
   });
 
   test('a UDP port held by a plain socket is not shared either', async () => {
@@ -182,6 +204,26 @@ test('serve falls back to dgram, with one log line saying why, when the addon ca
     await stopChild(child, exited);
   }
 });
+
+test('sharedPortHazard: only ports inside ip_local_port_range are named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'geosteer-range-'));
+  try {
+    const file = join(dir, 'range');
+    writeFileSync(file, '32768\t60999\n');
+    assert.match(sharedPortHazard(45000, file) ?? '', /UDP port 45000 .* ephemeral range 32768-60999/);
+    assert.equal(sharedPortHazard(32767, file), null);
+    assert.equal(sharedPortHazard(53, file), null);
+    assert.equal(sharedPortHazard(45000, join(dir, 'missing')), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** dig from source port PORT to 127.0.0.1#PORT: its whole output. */
+function digFrom(port: number): string {
+  const r = spawnSync('dig', ['+tries=1', '+time=2', '-b', `0.0.0.0#${port}`, '@127.0.0.1', '-p', String(port), 'www.example.com', 'A'], { encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`;
+}
 
 test('serve --udp takes batched or dgram only', async () => {
   const child = spawn(process.execPath, [CLI, 'serve', '--udp', 'fast', '--metrics-listen', 'off'], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,4 +1,4 @@
-// Batched UDP for Node: one non-blocking SO_REUSEPORT socket per open(), read
+// Batched UDP for Node: one non-blocking socket per open() (SO_REUSEPORT when asked), read
 // with recvmmsg into a preallocated ring and answered with one sendmmsg per
 // batch. It knows nothing about DNS: JavaScript gets one call per batch with
 // the packets already in shared buffers (no per-packet JS objects), writes the
@@ -274,26 +274,26 @@ static napi_value make_typed(napi_env env, napi_typedarray_type type, size_t cou
 
 static void set(napi_env env, napi_value obj, const char *key, napi_value v) { napi_set_named_property(env, obj, key, v); }
 
-// open(host, port, v6, recvBufferBytes, slots, sendSlotSize, onBatch)
+// open(host, port, v6, recvBufferBytes, slots, sendSlotSize, onBatch, reusePort)
 //   -> { handle, port, recv, recvStride, meta, addr, send, sendMeta, stats }
 // Received datagram i is at recv[i * recvStride], reply j at send[j * sendSlotSize].
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "open(host, port, v6, recvBufferBytes, slots, slotSize, onBatch)");
+  if (argc < 8) {
+    napi_throw_type_error(env, NULL, "open(host, port, v6, recvBufferBytes, slots, slotSize, onBatch, reusePort)");
     return NULL;
   }
   char host[64];
   size_t hostLen;
   int32_t port, rcvbuf, slots, slot_size;
-  bool v6;
+  bool v6, reuse_port;
   napi_valuetype cbType;
   if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hostLen) != napi_ok || napi_get_value_int32(env, argv[1], &port) != napi_ok ||
       napi_get_value_bool(env, argv[2], &v6) != napi_ok || napi_get_value_int32(env, argv[3], &rcvbuf) != napi_ok ||
       napi_get_value_int32(env, argv[4], &slots) != napi_ok || napi_get_value_int32(env, argv[5], &slot_size) != napi_ok ||
-      napi_typeof(env, argv[6], &cbType) != napi_ok || cbType != napi_function) {
+      napi_typeof(env, argv[6], &cbType) != napi_ok || cbType != napi_function || napi_get_value_bool(env, argv[7], &reuse_port) != napi_ok) {
     napi_throw_type_error(env, NULL, "open: bad argument types");
     return NULL;
   }
@@ -320,7 +320,11 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket");
   int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)) {
+  // SO_REUSEPORT only when several workers share the port: a sharing socket also admits any other
+  // socket of the same user that asks to share, and dig does (it binds port 0 with SO_REUSEPORT, so
+  // the kernel may hand it our port; its connected socket then wins the lookup and it reads its own
+  // query back). Without the option our bind is exclusive and nothing can join.
+  if ((reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)) {
     int e = errno;
     close(fd);
     return throw_errno(env, e, "setsockopt");
