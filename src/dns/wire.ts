@@ -135,25 +135,61 @@ const MAX_NAME_WIRE = 255;
  * The same `\DDD` text is what logs show, like dig prints such names.
  */
 function readQname(buf: Buffer, q: Query): number {
+  // First the bounds of the name, with its lengths checked; then the key, from the cache when these
+  // bytes (letters folded) were seen before.
   let off = 12;
   let total = 1;
-  let name = '';
+  let hash = 0x811c9dc5;
   while (true) {
     if (off >= buf.length) return -1;
     const len = buf[off];
-    if (len === 0) {
-      off++;
-      break;
-    }
+    if (len === 0) break;
     if (len > 63) return -1; // pointer or reserved label type in the question
     total += len + 1;
     if (total > MAX_NAME_WIRE || off + 1 + len > buf.length) return -1;
+    off += 1 + len;
+  }
+  const end = off; // the root label's offset
+  // Hashed with 0x20 set on every byte (branch-free; it folds more than letters, which only merges slots).
+  for (let i = 12; i < end; i++) hash = Math.imul(hash ^ (buf[i] | 0x20), 0x01000193);
+  const slot = (hash >>> 0) & (NAME_CACHE_SLOTS - 1);
+  const at = slot * NAME_CACHE_BYTES;
+  const wire = end - 12;
+  if (cachedLength[slot] === wire) {
+    let i = 0;
+    while (i < wire && cachedBytes[at + i] === fold(buf[12 + i])) i++;
+    if (i === wire) {
+      q.qname = cachedName[slot];
+      return end + 1;
+    }
+  }
+  let name = '';
+  for (off = 12; off < end; ) {
+    const len = buf[off];
     const label = readLabel(buf, off + 1, off + 1 + len);
     name = name.length === 0 ? label : name + '.' + label;
     off += 1 + len;
   }
   q.qname = name.toLowerCase();
-  return off;
+  for (let i = 0; i < wire; i++) cachedBytes[at + i] = fold(buf[12 + i]);
+  cachedLength[slot] = wire;
+  cachedName[slot] = q.qname;
+  return end + 1;
+}
+
+// The question-name cache: resolvers ask for the same few names again and again, so the key string
+// (and the hash that Map lookups cache on it) is made once per name, not once per query. Flat
+// preallocated arrays: a flood of random names only misses, it allocates nothing here. The key of a
+// name's bytes is the key of those bytes with A-Z folded (readLabel escapes no letter), so a
+// 0x20-randomized question hits the same entry.
+const NAME_CACHE_SLOTS = 1024; // a power of two
+const NAME_CACHE_BYTES = MAX_NAME_WIRE;
+const cachedBytes = new Uint8Array(NAME_CACHE_SLOTS * NAME_CACHE_BYTES);
+const cachedLength = new Int16Array(NAME_CACHE_SLOTS).fill(-1);
+const cachedName: string[] = new Array<string>(NAME_CACHE_SLOTS).fill('');
+
+function fold(b: number): number {
+  return b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
 }
 
 /** Whether byte `b` stands for itself in a name key (see readQname). */

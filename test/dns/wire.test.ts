@@ -398,3 +398,31 @@ test('FORMERR: an OPT record in the answer or authority section (RFC 6891 6.1.1)
   // The same OPT in the additional section is fine.
   assert.equal(parse(Buffer.concat([header({ ar: 1 }), QUESTION, optRr])).r, ParseResult.OK);
 });
+
+test('the question-name cache gives every query the key its own bytes make: hits, 0x20 case, evictions, escapes', () => {
+  // Reference key, written from the rules (readQname's comment), not from the parser.
+  const keyOf = (labels: Buffer[]): string =>
+    labels
+      .map((l) => [...l].map((c) => (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c ? String.fromCharCode(c) : '\\' + String(c).padStart(3, '0'))).join(''))
+      .join('.')
+      .toLowerCase();
+  let seed = 99;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const alphabet = Buffer.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.\\ \x00\xff');
+  // 3,000 names over 1,024 cache slots: many evictions and slot clashes; names that differ only in case or in one escaped byte.
+  const pool: Buffer[][] = [];
+  for (let i = 0; i < 3000; i++) {
+    const labels: Buffer[] = [];
+    for (let l = 1 + rnd(4); l > 0; l--) labels.push(Buffer.from(Array.from({ length: 1 + rnd(12) }, () => alphabet[rnd(alphabet.length)])));
+    pool.push(labels);
+  }
+  const q = new Query();
+  for (let i = 0; i < 30_000; i++) {
+    const labels = pool[rnd(pool.length)].map((l) => Buffer.from([...l].map((c) => (rnd(2) && c >= 0x61 && c <= 0x7a ? c - 0x20 : c)))); // random 0x20 case
+    const name = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), l])), Buffer.from([0])]);
+    const r = parseQuery(Buffer.concat([header(), name, u16(1), u16(1)]), q);
+    assert.equal(r, ParseResult.OK, q.error);
+    assert.equal(q.qname, keyOf(labels), `query ${i}`);
+    assert.equal(q.questionEnd, 12 + name.length + 4);
+  }
+});
