@@ -3,7 +3,8 @@ import { OPTION_COOKIE, OPTION_ECS, OPTION_NSID, QTYPE_OPT, RCODE, type Query } 
 
 /**
  * Response assembly: header + the query's question bytes + a prepared body +
- * our OPT record. One allocation per response.
+ * our OPT record. build*: one allocation per response; write*: the same
+ * bytes into a buffer the caller owns (the batched UDP path's send ring).
  */
 
 /** UDP payload we advertise and never exceed (DNS Flag Day 2020 value, RFC 9715). */
@@ -34,16 +35,19 @@ function copyBytes(src: Uint8Array, from: number, to: number, dst: Uint8Array, a
   for (let i = from; i < to; i++) dst[at++] = src[i];
 }
 
-function writeHeader(out: Buffer, q: Query, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
-  out[0] = q.id >> 8;
-  out[1] = q.id & 0xff;
-  out[2] = 0x80 | (q.opcode << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (q.rd ? 0x01 : 0);
-  out[3] = (q.cd ? 0x10 : 0) | (rcode & 0x0f);
-  out[4] = 0;
-  out[5] = q.hasQuestion ? 1 : 0;
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(ns, 8);
-  out.writeUInt16BE(ar, 10);
+function writeHeader(out: Buffer, at: number, q: Query, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
+  out[at] = q.id >> 8;
+  out[at + 1] = q.id & 0xff;
+  out[at + 2] = 0x80 | (q.opcode << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (q.rd ? 0x01 : 0);
+  out[at + 3] = (q.cd ? 0x10 : 0) | (rcode & 0x0f);
+  out[at + 4] = 0;
+  out[at + 5] = q.hasQuestion ? 1 : 0;
+  out[at + 6] = an >> 8;
+  out[at + 7] = an & 0xff;
+  out[at + 8] = ns >> 8;
+  out[at + 9] = ns & 0xff;
+  out[at + 10] = ar >> 8;
+  out[at + 11] = ar & 0xff;
 }
 
 function writeOpt(out: Buffer, off: number, q: Query, rcode: number, withEcs: boolean, nsid: Buffer | null): number {
@@ -98,22 +102,55 @@ export function udpLimit(q: Query): number {
  * for it (RFC 5001); null leaves it out. A query with DO=1 gets `a.signed` when there is one.
  */
 export function buildResponse(q: Query, answer: PreparedAnswer, limit: number, nsid: Buffer | null = null): Buffer {
-  // DO=1 (RFC 3225) gets the signed counterpart when the zone is signed; without DO, the bytes are the unsigned ones.
-  const a = q.dnssecOk && answer.signed !== null ? answer.signed : answer;
-  const qlen = q.questionEnd - 12;
-  const opt = optLength(q, true, nsid);
-  let use: PreparedAnswer | null = a;
-  while (use && 12 + qlen + use.body.length + opt > limit) use = use.minimal;
-  if (!use) {
-    // The TC reply must fit too; a long question plus a long id at 512 bytes may not.
-    return buildTruncated(q, a.rcode, a.aa, nsid && 12 + qlen + opt > limit ? null : nsid);
-  }
-  const out = Buffer.allocUnsafe(12 + qlen + use.body.length + opt);
-  writeHeader(out, q, use.rcode, use.aa, false, use.an, use.ns, use.ar + (q.edns ? 1 : 0));
-  copyBytes(q.buf, 12, q.questionEnd, out, 12);
-  copyBytes(use.body, 0, use.body.length, out, 12 + qlen);
-  if (q.edns) writeOpt(out, 12 + qlen + use.body.length, q, use.rcode, true, nsid);
+  const a = variant(q, answer);
+  const use = fitting(q, a, limit, nsid);
+  if (!use) return buildTruncated(q, a.rcode, a.aa, truncatedNsid(q, limit, nsid));
+  const out = Buffer.allocUnsafe(answerLength(q, use, nsid));
+  writeAnswer(out, 0, q, use, nsid);
   return out;
+}
+
+/**
+ * buildResponse's reply written into `out` at `at` instead of a new Buffer
+ * (the batched UDP path's send ring); returns its length. The caller has
+ * room for `limit` bytes there.
+ */
+export function writeResponse(out: Buffer, at: number, q: Query, answer: PreparedAnswer, limit: number, nsid: Buffer | null = null): number {
+  const a = variant(q, answer);
+  const use = fitting(q, a, limit, nsid);
+  if (!use) return writeEmpty(out, at, q, a.rcode, a.aa, true, truncatedNsid(q, limit, nsid));
+  return writeAnswer(out, at, q, use, nsid);
+}
+
+/** DO=1 (RFC 3225) gets the signed counterpart when the zone is signed; without DO, the bytes are the unsigned ones. */
+function variant(q: Query, answer: PreparedAnswer): PreparedAnswer {
+  return q.dnssecOk && answer.signed !== null ? answer.signed : answer;
+}
+
+/** The fullest form of `a` that fits `limit` (without its additional section, ...), or null: none does. */
+function fitting(q: Query, a: PreparedAnswer, limit: number, nsid: Buffer | null): PreparedAnswer | null {
+  const room = limit - q.questionEnd - optLength(q, true, nsid);
+  let use: PreparedAnswer | null = a;
+  while (use && use.body.length > room) use = use.minimal;
+  return use;
+}
+
+/** The TC reply must fit too; a long question plus a long id at 512 bytes may not: then it goes without NSID. */
+function truncatedNsid(q: Query, limit: number, nsid: Buffer | null): Buffer | null {
+  return nsid && q.questionEnd + optLength(q, true, nsid) > limit ? null : nsid;
+}
+
+function answerLength(q: Query, use: PreparedAnswer, nsid: Buffer | null): number {
+  return q.questionEnd + use.body.length + optLength(q, true, nsid);
+}
+
+function writeAnswer(out: Buffer, at: number, q: Query, use: PreparedAnswer, nsid: Buffer | null): number {
+  const qlen = q.questionEnd - 12;
+  writeHeader(out, at, q, use.rcode, use.aa, false, use.an, use.ns, use.ar + (q.edns ? 1 : 0));
+  copyBytes(q.buf, 12, q.questionEnd, out, at + 12);
+  copyBytes(use.body, 0, use.body.length, out, at + 12 + qlen);
+  const end = at + 12 + qlen + use.body.length;
+  return (q.edns ? writeOpt(out, end, q, use.rcode, true, nsid) : end) - at;
 }
 
 /**
@@ -126,6 +163,11 @@ export function buildError(q: Query, rcode: number, nsid: Buffer | null = null):
   return emptyReply(q, rcode, false, false, nsid);
 }
 
+/** buildError's reply written into `out` at `at`; returns its length. */
+export function writeError(out: Buffer, at: number, q: Query, rcode: number, nsid: Buffer | null = null): number {
+  return writeEmpty(out, at, q, rcode, false, false, nsid);
+}
+
 /**
  * The same, empty with TC=1: "ask again over TCP". For a reply that does not
  * fit, and for one the rate limiter slips (`aa` as the full answer would have).
@@ -134,16 +176,24 @@ export function buildTruncated(q: Query, rcode: number, aa: boolean, nsid: Buffe
   return emptyReply(q, rcode, aa, true, nsid);
 }
 
+/** buildTruncated's reply written into `out` at `at`; returns its length. */
+export function writeTruncated(out: Buffer, at: number, q: Query, rcode: number, aa: boolean, nsid: Buffer | null = null): number {
+  return writeEmpty(out, at, q, rcode, aa, true, nsid);
+}
+
 function emptyReply(q: Query, rcode: number, aa: boolean, tc: boolean, nsid: Buffer | null): Buffer {
   const qlen = q.hasQuestion ? q.questionEnd - 12 : 0;
-  const withEcs = rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS;
-  const opt = optLength(q, withEcs, nsid);
-  const out = Buffer.allocUnsafe(12 + qlen + opt);
-  writeHeader(out, q, rcode, aa, tc, 0, 0, q.edns ? 1 : 0);
-  if (qlen) copyBytes(q.buf, 12, q.questionEnd, out, 12);
-  if (q.edns) {
-    if (!withEcs) q.scope = 0;
-    writeOpt(out, 12 + qlen, q, rcode, withEcs, nsid);
-  }
+  const out = Buffer.allocUnsafe(12 + qlen + optLength(q, rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS, nsid));
+  writeEmpty(out, 0, q, rcode, aa, tc, nsid);
   return out;
+}
+
+function writeEmpty(out: Buffer, at: number, q: Query, rcode: number, aa: boolean, tc: boolean, nsid: Buffer | null): number {
+  const qlen = q.hasQuestion ? q.questionEnd - 12 : 0;
+  const withEcs = rcode !== RCODE.FORMERR && rcode !== RCODE.BADVERS;
+  writeHeader(out, at, q, rcode, aa, tc, 0, 0, q.edns ? 1 : 0);
+  if (qlen) copyBytes(q.buf, 12, q.questionEnd, out, at + 12);
+  if (!q.edns) return 12 + qlen;
+  if (!withEcs) q.scope = 0;
+  return writeOpt(out, at + 12 + qlen, q, rcode, withEcs, nsid) - at;
 }

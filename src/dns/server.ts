@@ -4,7 +4,7 @@ import { parseIp, unmapIpv4 } from '../common/ip';
 import type { PreparedAnswer, QueryResolver } from './answer';
 import { ServerCookies } from './cookie';
 import { DEFAULT_DNS_OPTIONS, parseListenAddress, type DnsOptions, type ListenAddress } from './options';
-import { buildError, buildResponse, buildTruncated, udpLimit } from './respond';
+import { buildError, buildResponse, buildTruncated, udpLimit, writeError, writeResponse, writeTruncated } from './respond';
 import { RateLimiter, RrlAction, type RrlConfig } from './rrl';
 import { DnsStats } from './stats';
 import { batchLoadError, BatchSocket, loadBatchAddon, META_FIELDS, SEND_FIELDS, sharedPortHazard } from './udp-batch';
@@ -16,6 +16,14 @@ export interface BoundAddress {
 }
 
 type ErrorSink = (err: Error, context: string) => void;
+
+/** What handle() sends for a message. */
+const enum Reply {
+  Drop,
+  Answer,
+  Error,
+  Slip,
+}
 
 /**
  * The socket layer: UDP and TCP on each listen address, all feeding one
@@ -100,9 +108,57 @@ export class DnsServer {
    * tests and benchmarks can drive the whole packet path without sockets.
    */
   handle(msg: Buffer, client: string, tcp: boolean): Buffer | null {
+    const d = this.decide(msg, client, tcp);
+    if (d === Reply.Drop) return null;
+    const q = this.query;
+    const nsid = this.nsid;
+    let out: Buffer;
+    try {
+      if (d === Reply.Slip) out = buildTruncated(q, this.rcode, this.answer?.aa ?? false, nsid);
+      else if (d === Reply.Answer) out = buildResponse(q, this.answer as PreparedAnswer, tcp ? 65535 : udpLimit(q), nsid);
+      else out = buildError(q, this.rcode, nsid);
+    } catch (err) {
+      this.buildFailed(err as Error);
+      out = buildError(q, this.rcode, nsid);
+    }
+    this.finish(d, out[2], client, tcp);
+    return out;
+  }
+
+  /**
+   * handle() for one UDP datagram, the reply written into `out` at `at` (room
+   * for a UDP reply, MAX_UDP_PAYLOAD bytes, is the caller's to give): returns
+   * its length, or 0 when it must be dropped. The batched path's send ring.
+   */
+  handleInto(msg: Buffer, client: string, out: Buffer, at: number): number {
+    const d = this.decide(msg, client, false);
+    if (d === Reply.Drop) return 0;
+    const q = this.query;
+    const nsid = this.nsid;
+    let n: number;
+    try {
+      if (d === Reply.Slip) n = writeTruncated(out, at, q, this.rcode, this.answer?.aa ?? false, nsid);
+      else if (d === Reply.Answer) n = writeResponse(out, at, q, this.answer as PreparedAnswer, udpLimit(q), nsid);
+      else n = writeError(out, at, q, this.rcode, nsid);
+    } catch (err) {
+      this.buildFailed(err as Error);
+      n = writeError(out, at, q, this.rcode, nsid);
+    }
+    this.finish(d, out[at + 2], client, false);
+    return n;
+  }
+
+  // What decide() found, for the reply builders (one query at a time: handle() never re-enters).
+  private answer: PreparedAnswer | null = null;
+  private rcode: number = RCODE.NOERROR;
+  private nsid: Buffer | null = null;
+  private t0 = 0;
+
+  /** Parses, resolves and rate-limits one message; the reply's parts are left in answer/rcode/nsid. */
+  private decide(msg: Buffer, client: string, tcp: boolean): Reply {
     const q = this.query;
     const stats = this.stats;
-    const t0 = stats.startTiming(); // 0 unless this query is the sampled one
+    this.t0 = stats.startTiming(); // 0 unless this query is the sampled one
     const r = parseQuery(msg, q);
     let rcode: number = RCODE.NOERROR;
     let answer: PreparedAnswer | null = null;
@@ -130,32 +186,33 @@ export class DnsServer {
       }
     } else if (r === ParseResult.DROP) {
       stats.dropped++;
-      return null;
+      return Reply.Drop;
     } else {
       rcode = r === ParseResult.FORMERR ? RCODE.FORMERR : r === ParseResult.NOTIMP ? RCODE.NOTIMP : RCODE.BADVERS;
     }
+    this.answer = answer;
+    this.rcode = rcode;
+    this.nsid = nsid;
     const rrl = this.rrl;
     // A query with a cookie (RFC 7873) gets our server cookie back; one whose server cookie we made for
     // this address proves the source is not spoofed, so RRL lets it through (as BIND and Knot do).
     const exempt = q.cookieLength !== 0 && q.hasQuestion ? this.cookie(q, client, rrl !== null && !tcp) : false;
     const act = rrl !== null && !tcp && !exempt ? rrl.check(client, q, rcode, this.clock) : RrlAction.Pass;
     if (act !== RrlAction.Pass && this.clock >= this.nextLimitLog) this.reportLimit(client, q, rcode);
-    if (act === RrlAction.Drop) return null; // counted by the limiter, not as an answer
-    let out: Buffer;
-    try {
-      if (act === RrlAction.Slip) out = buildTruncated(q, rcode, answer?.aa ?? false, nsid);
-      else if (answer !== null) {
-        out = buildResponse(q, answer, tcp ? 65535 : udpLimit(q), nsid);
-        if (out[2] & 0x02) stats.truncated++;
-      } else out = buildError(q, rcode, nsid);
-    } catch (err) {
-      stats.internalErrors++;
-      this.onError(err as Error, 'response');
-      rcode = RCODE.SERVFAIL;
-      out = buildError(q, rcode, nsid);
-    }
-    stats.count(q, client, tcp, rcode, t0); // rcode, requests, ECS, sampled time, query log
-    return out;
+    if (act === RrlAction.Drop) return Reply.Drop; // counted by the limiter, not as an answer
+    return act === RrlAction.Slip ? Reply.Slip : answer !== null ? Reply.Answer : Reply.Error;
+  }
+
+  private buildFailed(err: Error): void {
+    this.stats.internalErrors++;
+    this.onError(err, 'response');
+    this.rcode = RCODE.SERVFAIL;
+  }
+
+  /** Counts the reply: its rcode, TC on a full answer, requests, ECS, the sampled time, the query log. */
+  private finish(d: Reply, flags: number, client: string, tcp: boolean): void {
+    if (d === Reply.Answer && flags & 0x02) this.stats.truncated++;
+    this.stats.count(this.query, client, tcp, this.rcode, this.t0);
   }
 
   /** Sets q.cookieReply; returns true when `check` and the query's server cookie is valid for the client. */
@@ -240,8 +297,8 @@ export class DnsServer {
   }
 
   /**
-   * One recvmmsg batch: each datagram goes through handle() on its own (a
-   * throw or a drop affects that datagram only) and its reply is copied into
+   * One recvmmsg batch: each datagram goes through handleInto() on its own (a
+   * throw or a drop affects that datagram only), which writes its reply into
    * the send ring; the addon sends them all with one sendmmsg when this returns.
    */
   private readonly onBatch = (sock: BatchSocket, n: number): number => {
@@ -257,23 +314,22 @@ export class DnsServer {
         continue;
       }
       stats.udpQueries++;
-      let out: Buffer | null;
+      let bytes: number;
       try {
-        out = this.handle(recv.subarray(i * recvStride, i * recvStride + len), sock.source(i), false);
+        bytes = this.handleInto(recv.subarray(i * recvStride, i * recvStride + len), sock.source(i), send, replies * sendSlot);
       } catch (err) {
         stats.internalErrors++;
         this.onError(err as Error, 'udp batch');
         continue;
       }
-      if (out === null) continue;
-      if (out.length > sendSlot) {
-        // Cannot happen (UDP replies are at most 1232 bytes); never send a cut reply.
+      if (bytes === 0) continue;
+      if (bytes > sendSlot) {
+        // Cannot happen (UDP replies are at most 1232 bytes, the slot is 4096); never send a cut reply.
         stats.internalErrors++;
         continue;
       }
-      send.set(out, replies * sendSlot);
       sendMeta[replies * SEND_FIELDS] = i;
-      sendMeta[replies * SEND_FIELDS + 1] = out.length;
+      sendMeta[replies * SEND_FIELDS + 1] = bytes;
       replies++;
     }
     return replies;
