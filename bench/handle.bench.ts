@@ -6,11 +6,10 @@
 // Add --cpu-prof before the script for a profile of the same loop.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadMapFile } from '../src/config';
 import { DnsServer } from '../src/dns';
 import { GeoClassifier, GeoDatabase } from '../src/geo';
 import { HealthMirror, MemoryStore } from '../src/health';
-import { Router } from '../src/routing';
+import { buildInWorker, Router } from '../src/routing';
 
 /** dnsperf -B format: each message preceded by its length, 2 bytes big-endian. */
 function readRaw(file: string): Buffer[] {
@@ -27,11 +26,12 @@ function readRaw(file: string): Buffer[] {
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 7);
   const queries = readRaw(process.argv[3] ?? '/tmp/geodns-bench/queries/wide-ecs.bin');
-  const map = loadMapFile(resolve(__dirname, '../../bench/map.yaml'));
+  // Built the way serve builds it: in the build worker, packed, handed over (so the lookups are the packed tables').
+  const built = await buildInWorker({ kind: 'file', path: resolve(__dirname, '../../bench/map.yaml') });
   const db = GeoDatabase.open(GeoDatabase.geoLite2Path());
   const mirror = new HealthMirror(new MemoryStore(), {});
   await mirror.start();
-  const dns = new DnsServer(new Router(map, new GeoClassifier(db, map.rules), mirror));
+  const dns = new DnsServer(new Router(built.map, new GeoClassifier(db, built.map.rules), mirror, built.prebuilt));
   // One ring the size of the addon's, filled the way onBatch fills it: copy of each datagram in, reply copied out.
   const SLOTS = 64;
   const STRIDE = 65536 + 128;

@@ -176,12 +176,19 @@ export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntr
   };
 }
 
+const RECENT_NAMES = 4096;
+
 /** Name lookup over packed tables, made in the answering thread. */
 class PackedNodes implements NodeLookup {
   private readonly cache: Array<NodeEntry | undefined>;
   private readonly answerCache: Array<PreparedAnswer | undefined>;
   private readonly staticCache: Array<StaticEntry | undefined>;
   private readonly bodyBuffer: Buffer;
+  // Names asked recently -> their node (null: not a name of ours). A Map lookup reuses the hash the
+  // question-name string keeps (dns/wire.ts caches those strings), where find() hashes and compares
+  // the characters every time: 880 -> 540 ns per query in bench/handle.bench. Cleared when full, so
+  // a flood of random names costs a clear now and then, and the memory stays bounded.
+  private readonly recent = new Map<string, NodeEntry | null>();
   readonly size: number;
 
   constructor(
@@ -197,9 +204,13 @@ class PackedNodes implements NodeLookup {
   }
 
   get(name: string): NodeEntry | undefined {
+    const hit = this.recent.get(name);
+    if (hit !== undefined) return hit ?? undefined;
     const i = this.find(name);
-    if (i < 0) return undefined;
-    return this.cache[i] ?? (this.cache[i] = this.node(i));
+    const node = i < 0 ? null : (this.cache[i] ?? (this.cache[i] = this.node(i)));
+    if (this.recent.size >= RECENT_NAMES) this.recent.clear();
+    this.recent.set(name, node);
+    return node ?? undefined;
   }
 
   /** The answer with index k, as a PreparedAnswer over the packed bytes. */

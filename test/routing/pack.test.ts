@@ -106,3 +106,16 @@ test('buildInWorker: the map without its records, tables equal to those built he
   writeFileSync(bad, readFileSync(mapPath, 'utf8').replace('fallback: first', 'fallback: sideways'));
   await assert.rejects(buildInWorker({ kind: 'file', path: bad }), (err: unknown) => err instanceof ConfigError && err.issues.some((i) => /fallback/.test(i.message)));
 });
+
+test('the recent-names memo: a name, a miss, either asked again, and past a clear of the memo, give what the tables hold', () => {
+  const map = loadMapFile(mapPath);
+  const built = buildTables(map);
+  const { tables } = unpackTables(packTables(built, new Map()), buildServices(map));
+  const names = [...built.nodes.keys()];
+  // 3 rounds over every name and twice as many misses: the memo (4,096 names) fills and is cleared on the way.
+  for (let round = 0; round < 3; round++) {
+    for (const name of names) assert.deepEqual([...(tables.nodes.get(name)?.types.keys() ?? [])], [...(built.nodes.get(name)?.types.keys() ?? [])], name);
+    for (let i = 0; i < names.length * 2; i++) assert.equal(tables.nodes.get(`miss${i}.example.com`), undefined);
+  }
+  assert.ok(names.length * 3 > 4096, `${names.length} names: too few to clear the memo`);
+});
