@@ -17,7 +17,17 @@ interface IpcMessage {
   error?: string;
 }
 
-type Channel = { send(msg: unknown): unknown; on(ev: 'message', cb: (msg: unknown) => void): unknown };
+type Channel = { send(msg: unknown): unknown; on(ev: 'message', cb: (msg: unknown) => void): unknown; isConnected?(): boolean; connected?: boolean };
+
+/**
+ * Sends to a worker unless its channel has closed: a worker stopping (SIGTERM, a crash) closes it
+ * before the primary forgets the worker, and a send then would end in an unhandled
+ * ERR_IPC_CHANNEL_CLOSED 'error' that takes the primary down. A closed worker needs no more events.
+ */
+function sendIfOpen(ch: Channel, msg: IpcMessage): void {
+  if (ch.isConnected?.() === false || ch.connected === false) return; // a cluster Worker, a ChildProcess
+  ch.send(msg);
+}
 
 const isIpc = (m: unknown): m is IpcMessage => typeof m === 'object' && m !== null && typeof (m as IpcMessage).gs === 'string';
 const EVENTS = ['vote', 'drain', 'undrain', 'primary'] as const;
@@ -90,7 +100,7 @@ export class IpcStore extends EventEmitter implements HealthStore {
 export function serveStoreOverIpc(store: HealthStore, workers: () => Iterable<Channel>): void {
   for (const kind of EVENTS) {
     store.on(kind, (data: unknown) => {
-      for (const w of workers()) w.send({ gs: 'event', kind, data } satisfies IpcMessage);
+      for (const w of workers()) sendIfOpen(w, { gs: 'event', kind, data });
     });
   }
 }
@@ -100,8 +110,8 @@ export function answerLoads(store: HealthStore, worker: Channel): void {
   worker.on('message', (m) => {
     if (!isIpc(m) || m.gs !== 'load') return;
     store.loadAll().then(
-      (data) => worker.send({ gs: 'snapshot', id: m.id, data } satisfies IpcMessage),
-      (err: Error) => worker.send({ gs: 'snapshot', id: m.id, error: err.message } satisfies IpcMessage),
+      (data) => sendIfOpen(worker, { gs: 'snapshot', id: m.id, data }),
+      (err: Error) => sendIfOpen(worker, { gs: 'snapshot', id: m.id, error: err.message }),
     );
   });
 }
