@@ -17,16 +17,19 @@ interface IpcMessage {
   error?: string;
 }
 
-type Channel = { send(msg: unknown): unknown; on(ev: 'message', cb: (msg: unknown) => void): unknown; isConnected?(): boolean; connected?: boolean };
+type Channel = { send(msg: unknown, callback?: (err: Error | null) => void): unknown; on(ev: 'message', cb: (msg: unknown) => void): unknown; isConnected?(): boolean; connected?: boolean };
 
 /**
  * Sends to a worker unless its channel has closed: a worker stopping (SIGTERM, a crash) closes it
  * before the primary forgets the worker, and a send then would end in an unhandled
- * ERR_IPC_CHANNEL_CLOSED 'error' that takes the primary down. A closed worker needs no more events.
+ * ERR_IPC_CHANNEL_CLOSED (or EPIPE) 'error' that takes the primary down. A closed worker needs no more events.
  */
+const ignoreSendError = (): void => {};
+
 function sendIfOpen(ch: Channel, msg: IpcMessage): void {
   if (ch.isConnected?.() === false || ch.connected === false) return; // a cluster Worker, a ChildProcess
-  ch.send(msg);
+  // Closing can also race the write itself (EPIPE): with a callback the error goes there, not to 'error'.
+  ch.send(msg, ignoreSendError);
 }
 
 const isIpc = (m: unknown): m is IpcMessage => typeof m === 'object' && m !== null && typeof (m as IpcMessage).gs === 'string';
