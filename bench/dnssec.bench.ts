@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadMapFile, type MapConfig } from '../src/config';
 import { generateKey, loadZoneKeys, validityAt, ZoneSigner, type Algorithm } from '../src/dnssec';
 import { buildResponse, parseQuery, Query } from '../src/dns';
-import { buildTables } from '../src/routing/tables';
+import { buildTables } from '../src/routing/pack';
 import { CompactDenial } from '../src/routing/compact-denial';
 import type { SigningReport } from '../src/routing/build';
 import { buildQuery } from '../test/helpers/packet';

@@ -3,8 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError } from '../common/errors';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { loadZoneKeys, nextKeyEvent as nextEvent, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
-import { packTables, transferList } from './pack';
-import { buildTables } from './tables';
+import { transferList } from './pack-writer';
+import { buildPacked, buildServices } from './tables';
 import type { Signers } from './sign-answers';
 import { buildTransfers } from './transfer';
 import type { BuildJob, BuildReply } from './build';
@@ -35,7 +35,7 @@ function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
       if (next !== null && (nextKeyEvent === null || next < nextKeyEvent)) nextKeyEvent = next;
       signers.set(z.name, new ZoneSigner(z.name, keys, validity, stats, at));
     }
-    const packed = packTables(buildTables(map, undefined, signers as Signers), buildTransfers(map));
+    const packed = buildPacked(map, buildServices(map), signers as Signers, buildTransfers(map));
     // The keys go to the answering thread too (KeyObjects clone across threads): a compact NXDOMAIN names the query, so it is signed there.
     const signing = { zones: [...signers.values()].map((z) => ({ zone: z.zone, keys: [...z.keys] })), validity, at, nextKeyEvent, signatures: stats.signatures, seconds: stats.seconds };
     // The records are in the packed answers now; the answering thread gets the map without them.
