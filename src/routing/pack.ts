@@ -41,11 +41,36 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
   return tables as RoutingTables & { nodes: PackedLookup };
 }
 
+const PAGE_BITS = 10;
+
+/**
+ * An array of objects made on first use, in pages of 1024 made on first use: one `new Array(n)` per table
+ * for a million-name zone is tens of MB of slots, allocated (and then traced by every major GC) on the
+ * answering thread at each swap, where a zone's asked names touch a few pages.
+ */
+class Paged<T> {
+  private readonly pages: Array<Array<T | undefined> | undefined>;
+
+  constructor(size: number) {
+    this.pages = new Array<Array<T | undefined> | undefined>((size >>> PAGE_BITS) + 1);
+  }
+
+  get(i: number): T | undefined {
+    return this.pages[i >>> PAGE_BITS]?.[i & ((1 << PAGE_BITS) - 1)];
+  }
+
+  set(i: number, v: T): T {
+    const page = (this.pages[i >>> PAGE_BITS] ??= new Array<T | undefined>(1 << PAGE_BITS));
+    page[i & ((1 << PAGE_BITS) - 1)] = v;
+    return v;
+  }
+}
+
 /** Name lookup over packed tables, made in the answering thread. */
 class PackedNodes implements PackedLookup {
-  private readonly cache: Array<NodeEntry | undefined>;
-  private readonly answerCache: Array<PreparedAnswer | undefined>;
-  private readonly staticCache: Array<StaticEntry | undefined>;
+  private readonly cache: Paged<NodeEntry>;
+  private readonly answerCache: Paged<PreparedAnswer>;
+  private readonly staticCache: Paged<StaticEntry>;
   private readonly bodyBuffer: Buffer;
   readonly size: number;
 
@@ -54,10 +79,10 @@ class PackedNodes implements PackedLookup {
     private readonly dynamic: DynamicEntry[],
   ) {
     this.size = p.nameEnd.length;
-    this.cache = new Array<NodeEntry | undefined>(this.size);
+    this.cache = new Paged(this.size);
     const count = p.answers.length / A_FIELDS;
-    this.answerCache = new Array<PreparedAnswer | undefined>(count);
-    this.staticCache = new Array<StaticEntry | undefined>(count);
+    this.answerCache = new Paged(count);
+    this.staticCache = new Paged(count);
     this.bodyBuffer = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
   }
 
@@ -69,12 +94,12 @@ class PackedNodes implements PackedLookup {
   get(name: string): NodeEntry | undefined {
     const i = this.find(name);
     if (i < 0) return undefined;
-    return this.cache[i] ?? (this.cache[i] = this.node(i));
+    return this.cache.get(i) ?? this.cache.set(i, this.node(i));
   }
 
   /** The answer with index k, as a PreparedAnswer over the packed bytes. */
   answer(k: number): PreparedAnswer {
-    const hit = this.answerCache[k];
+    const hit = this.answerCache.get(k);
     if (hit) return hit;
     const a = this.p.answers;
     const f = k * A_FIELDS;
@@ -90,8 +115,7 @@ class PackedNodes implements PackedLookup {
       minimal: min >= 0 ? this.answer(min) : null,
       signed: sig >= 0 ? this.answer(sig) : null,
     };
-    this.answerCache[k] = made;
-    return made;
+    return this.answerCache.set(k, made);
   }
 
   private find(name: string): number {
@@ -111,7 +135,7 @@ class PackedNodes implements PackedLookup {
 
   private entry(ref: EntryRef): Entry {
     if (ref < 0) return this.dynamic[-1 - ref];
-    return this.staticCache[ref] ?? (this.staticCache[ref] = { dynamic: false, answer: this.answer(ref) });
+    return this.staticCache.get(ref) ?? this.staticCache.set(ref, { dynamic: false, answer: this.answer(ref) });
   }
 
   private node(i: number): NodeEntry {
