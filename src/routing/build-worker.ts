@@ -1,6 +1,7 @@
 // Worker entry of buildInWorker (build.ts): loads the map, builds and packs its tables, transfers them.
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError } from '../common/errors';
+import { lowerThreadPriority } from '../common/worker';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { loadZoneKeys, nextKeyEvent as nextEvent, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
 import { transferList } from './pack-writer';
@@ -20,6 +21,7 @@ function load(job: BuildJob): MapConfig {
 
 function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
   try {
+    if (job.background) lowerThreadPriority();
     const map = load(job);
     if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { reply: { ok: true, unchanged: true, version: map.version }, transfer: [] };
     const signers = new Map<string, ZoneSigner>();

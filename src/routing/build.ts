@@ -21,6 +21,8 @@ export type BuildSource = { kind: 'file'; path: string } | { kind: 'bundle'; bun
 
 export interface BuildJob {
   source: BuildSource;
+  /** A reload beside a serving map: the worker thread lowers its CPU priority (common/worker.ts lowerThreadPriority). */
+  background: boolean;
   /** The map now serving: when the loaded map is the same (version, and the ASN blocks it read), nothing is built (a touch, an unchanged SIGHUP). */
   unless: Serving | null;
 }
@@ -69,11 +71,15 @@ export type Built = { unchanged: true; version: string } | Fresh;
  * Loads and builds the map of `source` in a worker thread. The map returned
  * has no zone records (they live only in the packed answers). Rejects with
  * ConfigError for a map that does not load, as loadMapFile throws it.
+ * With `unless` (even null) it is a reload beside the serving map: the worker
+ * runs at a lower CPU priority than the answering thread, so on a busy
+ * machine the build waits, not the queries; at start nothing answers yet and
+ * the build runs at full priority.
  */
 export function buildInWorker(source: BuildSource): Promise<Fresh>;
 export function buildInWorker(source: BuildSource, unless: Serving | null): Promise<Built>;
-export function buildInWorker(source: BuildSource, unless: Serving | null = null): Promise<Built> {
-  const job: BuildJob = { source, unless };
+export function buildInWorker(source: BuildSource, unless?: Serving | null): Promise<Built> {
+  const job: BuildJob = { source, unless: unless ?? null, background: unless !== undefined };
   return runWorker<BuildReply>(join(__dirname, 'build-worker.js'), job).then((m) => {
     if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
     if (m.unchanged) return { unchanged: true, version: m.version };
