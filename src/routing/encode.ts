@@ -52,6 +52,15 @@ class WireWriter {
   private readonly offsets: number[] = [];
   private map: Map<string, number> | null = null;
 
+  /** Ready for the next message (the body writers reuse one writer: a writer per answer was garbage per answer). */
+  reset(): this {
+    this.buf = scratch;
+    this.len = 0;
+    this.names.length = 0;
+    this.offsets.length = 0;
+    this.map = null;
+    return this;
+  }
   room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
@@ -131,6 +140,28 @@ class WireWriter {
     this.offsets.push(at);
     if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
   }
+  /** Writes a dotted quad in the form net.isIPv4 accepts (no leading zeros); false (nothing written) for anything else. */
+  private ipv4(text: string): boolean {
+    this.room(4);
+    let part = 0;
+    let digits = 0;
+    let value = 0;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 46;
+      if (c === 46) {
+        if (digits === 0 || part > 3) return false;
+        this.buf[this.len + part++] = value;
+        digits = 0;
+        value = 0;
+      } else if (c >= 48 && c <= 57 && !(digits === 1 && value === 0)) {
+        value = value * 10 + c - 48;
+        if (++digits > 3 || value > 255) return false;
+      } else return false;
+    }
+    if (part !== 4) return false;
+    this.len += 4;
+    return true;
+  }
   rr(rr: WireRR): void {
     this.name(rr.name);
     const d = rr.rdata;
@@ -149,6 +180,7 @@ class WireWriter {
         break;
       case 'A':
       case 'AAAA': {
+        if (d.type === 'A' && this.ipv4(d.address)) break;
         const ip = parseIp(d.address);
         if (!ip || ip.length !== (d.type === 'A' ? 4 : 16)) throw new Error(`${d.type} encode: invalid address ${JSON.stringify(d.address)}`);
         this.bytes(ip);
@@ -243,8 +275,10 @@ function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAddit
  * as a view of the scratch buffer: valid until the next encode. For the table
  * builder, which copies it into the packed bytes, so no Buffer per answer.
  */
+const bodyWriter = new WireWriter();
+
 export function encodeBody(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): Uint8Array {
-  const w = new WireWriter();
+  const w = bodyWriter.reset();
   const bodyAt = writeMessage(w, qname, qtype, s, withAdditional);
   return w.buf.subarray(bodyAt, w.len);
 }
