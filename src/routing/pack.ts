@@ -146,10 +146,13 @@ class PackedNodes implements PackedLookup {
   }
 }
 
-/** A structured clone turns the Buffers in rdata (TXT strings) into plain Uint8Arrays; the encoder wants Buffers. */
+/**
+ * A structured clone turns the Buffers in rdata (TXT strings, DNSSEC records) into plain Uint8Arrays; the encoder
+ * wants Buffers. (The IPC's advanced serialization keeps them Buffers: those are left as they are.)
+ */
 function reviveSections<S extends Sections<WireRR>>(s: S): S {
   const revive = (v: unknown): unknown => {
-    if (v instanceof Uint8Array && !Buffer.isBuffer(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     if (Array.isArray(v)) return v.map(revive);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
     return v;
