@@ -11,6 +11,7 @@ import { createSocket } from 'node:dgram';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { loadMapFile } from '../src/config';
 import { serve } from '../src/cli/serve';
 import { createLogger } from '../src/observability';
@@ -34,25 +35,32 @@ interface LoopReport {
   maxMs: number;
   p99Ms: number;
   over10: number;
+  /** The slowest replies: [when sent (ms since the epoch), how long it took (ms)]. */
+  slowest: Array<[number, number]>;
 }
 
 /** Child: one A query every 2 ms to 127.0.0.1:PORT until told to stop, then 2 s for late replies. */
 function client(port: number): void {
   const sock = createSocket('udp4');
   const sentAt = new Map<number, bigint>();
+  const sentWall = new Map<number, number>();
   const lat: number[] = [];
+  const slow: Array<[number, number]> = [];
   let id = 0;
   sock.on('message', (msg) => {
     const t = sentAt.get(msg.readUInt16BE(0));
     if (t === undefined) return;
     sentAt.delete(msg.readUInt16BE(0));
-    lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    lat.push(ms);
+    if (ms > 5) slow.push([sentWall.get(msg.readUInt16BE(0)) ?? 0, ms]);
   });
   const q = buildQuery({ name: 'n0.example.com' });
   const timer = setInterval(() => {
     id = (id + 1) & 0xffff;
     q.writeUInt16BE(id, 0);
     sentAt.set(id, process.hrtime.bigint());
+    sentWall.set(id, Date.now());
     sock.send(q, port, '127.0.0.1');
   }, 2);
   process.send?.('ready');
@@ -67,6 +75,7 @@ function client(port: number): void {
         maxMs: lat[lat.length - 1] ?? 0,
         p99Ms: lat[Math.floor(lat.length * 0.99)] ?? 0,
         over10: lat.filter((x) => x > 10).length,
+        slowest: slow.sort((a, b) => b[1] - a[1]).slice(0, 8),
       };
       process.send?.(r, () => process.exit(0));
     }, 2000);
@@ -85,8 +94,9 @@ async function startLoop(port: number): Promise<{ stop: () => Promise<LoopReport
   };
 }
 
-const formatLoop = (l: LoopReport): string =>
-  `${l.sent} sent, ${l.lost} lost, worst ${l.maxMs.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(2)} ms, ${l.over10} over 10 ms`;
+const formatLoop = (l: LoopReport, t0 = 0): string =>
+  `${l.sent} sent, ${l.lost} lost, worst ${l.maxMs.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(2)} ms, ${l.over10} over 10 ms` +
+  (t0 ? `; slowest (sent at ms after the reload began: took ms) ${l.slowest.map(([at, ms]) => `${at - t0}: ${ms.toFixed(1)}`).join(', ')}` : '');
 
 /** True once 127.0.0.1:PORT answers NAME A with NOERROR and an answer. */
 function answers(port: number, name: string): Promise<boolean> {
@@ -184,15 +194,38 @@ async function main(): Promise<void> {
   const loaded = mem();
   const port = s.addresses[0].port;
 
+  // What pauses this thread while the loop runs: its GCs (the build runs in a worker, which has its own heap).
+  const pauses: Array<[number, number, string]> = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.duration > 2) pauses.push([performance.timeOrigin + e.startTime, e.duration, String((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? '')]);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  // And whether this thread's event loop stalls at all (a late reply with no gap here was late elsewhere: the client, the kernel).
+  // With the loop's active time in the gap: near the gap = this thread ran (or was descheduled while running), near 0 = it
+  // sat idle in epoll and was woken late.
+  const gaps: Array<[number, number, number]> = [];
+  let tick = Date.now();
+  let elu = performance.eventLoopUtilization();
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    const e = performance.eventLoopUtilization();
+    if (now - tick > 6) gaps.push([tick, now - tick, e.active - elu.active]);
+    tick = now;
+    elu = e;
+  }, 1);
   const loopRun = await startLoop(port);
   await new Promise((ok) => setTimeout(ok, 1000));
   appendFileSync(zone, 'reloaded A 192.0.2.99\n');
   t = Date.now();
+  const reloadAt = t;
   const ok = await s.reload('bench');
   const reloadMs = Date.now() - t;
   await new Promise((done) => setTimeout(done, 1000));
-  const after = mem();
+  // Stopped before mem(): its forced GCs are the bench's, not serve's.
   const loop = await loopRun.stop();
+  obs.disconnect();
+  clearInterval(ticker);
+  const after = mem();
   await s.close();
 
   const perRecord = ((loaded.rss - base.rss) * 1e6) / n;
@@ -202,7 +235,9 @@ async function main(): Promise<void> {
   console.log(`RSS: sample map ${base.rss.toFixed(0)} MB, loaded ${loaded.rss.toFixed(0)} MB, after reload ${after.rss.toFixed(0)} MB`);
   console.log(`heap used: sample map ${base.heap.toFixed(0)} MB, loaded ${loaded.heap.toFixed(0)} MB${gc ? '' : ' (no --expose-gc: includes garbage)'}`);
   console.log(`memory per record (RSS over the sample map) ${perRecord.toFixed(0)} bytes`);
-  console.log(`2 ms query loop across the reload: ${formatLoop(loop)}`);
+  console.log(`2 ms query loop across the reload: ${formatLoop(loop, reloadAt)}`);
+  console.log(`answering thread event-loop gaps over 6 ms (ms after the reload began: ms): ${gaps.sort((a, b) => b[1] - a[1]).slice(0, 8).map(([at, ms, active]) => `${at - reloadAt}: ${ms} (active ${active.toFixed(0)})`).join(', ') || 'none'}`);
+  console.log(`answering thread GC pauses over 2 ms (ms after the reload began: took ms, kind): ${pauses.map(([at, ms, k]) => `${Math.round(at - reloadAt)}: ${ms.toFixed(1)} (${k})`).join(', ') || 'none'}`);
   // The same port: geosteer has let it go.
   if (process.env.KNOT === '1') await knot(n, zone, port);
   rmSync(dir, { recursive: true, force: true });

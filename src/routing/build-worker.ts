@@ -1,13 +1,17 @@
-// Worker entry of buildInWorker (build.ts): loads the map, builds and packs its tables, transfers them.
-import { parentPort, workerData } from 'node:worker_threads';
+// Child-process entry of buildInWorker (build.ts): loads the map, builds and packs its tables, hands them over
+// through a file (pack-file.ts) and the IPC channel.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../common/errors';
+import { lowerProcessPriority } from '../common/worker';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { loadZoneKeys, nextKeyEvent as nextEvent, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
-import { packTables, transferList } from './pack';
-import { buildTables } from './tables';
+import { writePackedFile } from './pack-file';
+import { buildPacked, buildServices } from './tables';
 import type { Signers } from './sign-answers';
 import { buildTransfers } from './transfer';
-import type { BuildJob, BuildReply } from './build';
+import type { BuildJob, ChildReply } from './build';
 
 function load(job: BuildJob): MapConfig {
   if (job.source.kind === 'file') return loadMapFile(job.source.path);
@@ -18,10 +22,11 @@ function load(job: BuildJob): MapConfig {
   return m;
 }
 
-function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
+function run(job: BuildJob): ChildReply {
   try {
+    if (job.background) lowerProcessPriority();
     const map = load(job);
-    if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { reply: { ok: true, unchanged: true, version: map.version }, transfer: [] };
+    if (job.unless && map.version === job.unless.version && (map.asn?.digest ?? null) === job.unless.asnDigest) return { ok: true, unchanged: true, version: map.version };
     const signers = new Map<string, ZoneSigner>();
     const stats: SigningStats = { signatures: 0, seconds: 0 };
     const at = Date.now();
@@ -35,20 +40,25 @@ function run(job: BuildJob): { reply: BuildReply; transfer: ArrayBuffer[] } {
       if (next !== null && (nextKeyEvent === null || next < nextKeyEvent)) nextKeyEvent = next;
       signers.set(z.name, new ZoneSigner(z.name, keys, validity, stats, at));
     }
-    const packed = packTables(buildTables(map, undefined, signers as Signers), buildTransfers(map));
-    // The keys go to the answering thread too (KeyObjects clone across threads): a compact NXDOMAIN names the query, so it is signed there.
-    const signing = { zones: [...signers.values()].map((z) => ({ zone: z.zone, keys: [...z.keys] })), validity, at, nextKeyEvent, signatures: stats.signatures, seconds: stats.seconds };
+    const packed = buildPacked(map, buildServices(map), signers as Signers, buildTransfers(map));
+    // The keys go to the answering thread too: a compact NXDOMAIN names the query, so it is signed there. A KeyObject
+    // does not cross a process boundary: its PKCS#8 DER goes over the IPC socket pair (never to a file or a log).
+    const zones = [...signers.values()].map((z) => ({ zone: z.zone, keys: z.keys.map((k) => ({ ...k, privateKey: k.privateKey.export({ format: 'der', type: 'pkcs8' }) })) }));
+    const signing = { zones, validity, at, nextKeyEvent, signatures: stats.signatures, seconds: stats.seconds };
     // The records are in the packed answers now; the answering thread gets the map without them.
     const lite: MapConfig = { ...map, zones: map.zones.map((z) => ({ ...z, records: [] })) };
     const records = map.zones.reduce((n, z) => n + z.records.length, 0);
-    return { reply: { ok: true, unchanged: false, map: lite, packed, records, signing }, transfer: transferList(packed) };
+    const file = writePackedFile(packed, join(mkdtempSync(join(tmpdir(), 'geosteer-build-')), 'tables'));
+    return { ok: true, unchanged: false, map: lite, file, records, signing };
   } catch (err) {
-    if (err instanceof ConfigError) return { reply: { ok: false, issues: err.issues, message: err.message }, transfer: [] };
-    return { reply: { ok: false, issues: null, message: err instanceof Error ? err.message : String(err) }, transfer: [] };
+    if (err instanceof ConfigError) return { ok: false, issues: err.issues, message: err.message };
+    return { ok: false, issues: null, message: err instanceof Error ? err.message : String(err) };
   }
 }
 
-if (parentPort) {
-  const { reply, transfer } = run(workerData as BuildJob);
-  parentPort.postMessage(reply, transfer);
+if (process.send) {
+  process.once('message', (job: BuildJob) => {
+    const reply = run(job);
+    process.send?.(reply, () => process.disconnect());
+  });
 }

@@ -1,8 +1,10 @@
+import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../common/errors';
-import { runWorker } from '../common/worker';
+import { runChild } from '../common/worker';
 import type { loadMapBundle, MapConfig } from '../config';
-import { unpackTables, type PackedTables } from './pack';
+import { unpackTables } from './pack';
+import { readPackedFile, type PackedFile } from './pack-file';
 import { buildServices, type RoutingTables } from './tables';
 import type { Validity, ZoneKey } from '../dnssec';
 import type { ZoneTransfer } from './transfer';
@@ -21,6 +23,8 @@ export type BuildSource = { kind: 'file'; path: string } | { kind: 'bundle'; bun
 
 export interface BuildJob {
   source: BuildSource;
+  /** A reload beside a serving map: the worker thread lowers its CPU priority (common/worker.ts lowerThreadPriority). */
+  background: boolean;
   /** The map now serving: when the loaded map is the same (version, and the ASN blocks it read), nothing is built (a touch, an unchanged SIGHUP). */
   unless: Serving | null;
 }
@@ -43,9 +47,10 @@ export interface SigningReport {
   seconds: number;
 }
 
-export type BuildReply =
+/** What the build process sends back: the tables' arrays are in `file`; the signing keys' private parts as PKCS#8 DER. */
+export type ChildReply =
   | { ok: true; unchanged: true; version: string }
-  | { ok: true; unchanged: false; map: MapConfig; packed: PackedTables; records: number; signing: SigningReport }
+  | { ok: true; unchanged: false; map: MapConfig; file: PackedFile; records: number; signing: Omit<SigningReport, 'zones'> & { zones: Array<{ zone: string; keys: Array<Omit<ZoneKey, 'privateKey'> & { privateKey: Uint8Array }> }> } }
   | { ok: false; issues: ConfigIssue[] | null; message: string };
 
 /** Tables ready for `new Router(map, classifier, health, prebuilt)`. */
@@ -66,20 +71,27 @@ export interface Fresh {
 export type Built = { unchanged: true; version: string } | Fresh;
 
 /**
- * Loads and builds the map of `source` in a worker thread. The map returned
+ * Loads and builds the map of `source` in a child process (common/worker.ts runChild says why not a thread). The map returned
  * has no zone records (they live only in the packed answers). Rejects with
  * ConfigError for a map that does not load, as loadMapFile throws it.
+ * With `unless` (even null) it is a reload beside the serving map: the worker
+ * runs at a lower CPU priority than the answering thread, so on a busy
+ * machine the build waits, not the queries; at start nothing answers yet and
+ * the build runs at full priority.
  */
 export function buildInWorker(source: BuildSource): Promise<Fresh>;
 export function buildInWorker(source: BuildSource, unless: Serving | null): Promise<Built>;
-export function buildInWorker(source: BuildSource, unless: Serving | null = null): Promise<Built> {
-  const job: BuildJob = { source, unless };
-  return runWorker<BuildReply>(join(__dirname, 'build-worker.js'), job).then((m) => {
+export function buildInWorker(source: BuildSource, unless?: Serving | null): Promise<Built> {
+  const job: BuildJob = { source, unless: unless ?? null, background: unless !== undefined };
+  return runChild<ChildReply>(join(__dirname, 'build-worker.js'), job).then(async (m) => {
     if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
     if (m.unchanged) return { unchanged: true, version: m.version };
-    const { tables, transfers } = unpackTables(m.packed, buildServices(m.map));
-    // Cloned across the thread, a key's Buffer arrived as a Uint8Array.
-    const zones = m.signing.zones.map((z) => ({ zone: z.zone, keys: z.keys.map((k) => ({ ...k, rdata: Buffer.from(k.rdata) })) }));
+    const { tables, transfers } = unpackTables(await readPackedFile(m.file), buildServices(m.map));
+    // Cloned across the process, a key's Buffers arrived as Uint8Arrays.
+    const zones = m.signing.zones.map((z) => ({
+      zone: z.zone,
+      keys: z.keys.map((k) => ({ ...k, rdata: Buffer.from(k.rdata), privateKey: createPrivateKey({ key: Buffer.from(k.privateKey), format: 'der', type: 'pkcs8' }) })),
+    }));
     const signing = zones.length ? { ...m.signing, zones } : null;
     return { unchanged: false, map: m.map, prebuilt: { tables, transfers, signing }, records: m.records };
   });

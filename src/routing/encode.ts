@@ -52,6 +52,15 @@ class WireWriter {
   private readonly offsets: number[] = [];
   private map: Map<string, number> | null = null;
 
+  /** Ready for the next message (the body writers reuse one writer: a writer per answer was garbage per answer). */
+  reset(): this {
+    this.buf = scratch;
+    this.len = 0;
+    this.names.length = 0;
+    this.offsets.length = 0;
+    this.map = null;
+    return this;
+  }
   room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
@@ -79,45 +88,48 @@ class WireWriter {
     this.len += b.length;
   }
   name(domain: string): void {
-    const parts = domain.split('.').filter((p) => p !== '');
-    let octets = 1;
-    for (const p of parts) {
-      if (p.length > 63) throw new Error(`Name encode: label "${p}" is ${p.length} octets (max 63)`);
-      octets += p.length + 1;
+    // Names as the config writes them have no empty labels; anything else is normalised as split/filter would.
+    let d = domain;
+    if (d.charCodeAt(0) === 46 || d.charCodeAt(d.length - 1) === 46 || d.includes('..')) d = d.split('.').filter((p) => p !== '').join('.');
+    for (let start = 0; start < d.length; ) {
+      let end = d.indexOf('.', start);
+      if (end < 0) end = d.length;
+      if (end - start > 63) throw new Error(`Name encode: label "${d.slice(start, end)}" is ${end - start} octets (max 63)`);
+      start = end + 1;
     }
+    const octets = d.length === 0 ? 1 : d.length + 2;
     if (octets > 255) throw new Error(`Name encode: name "${domain}" encodes to ${octets} octets (max 255)`);
-    // Each suffix as a slice of one lower-cased string (the names hold no empty labels once split).
-    const lower = parts.join('.').toLowerCase();
-    let from = 0;
-    if (this.canonical) {
-      for (const p of lower.split('.')) {
-        if (p === '') continue;
-        this.room(p.length + 1);
-        this.buf[this.len++] = p.length;
-        this.len += this.buf.write(p, this.len, 'latin1');
+    // Suffixes are compared in place (endsWith + length), so a lookup allocates nothing; only remembered ones are sliced.
+    const lower = d.toLowerCase();
+    const src = this.canonical ? lower : d;
+    for (let start = 0; start < d.length; ) {
+      if (!this.canonical) {
+        const at = this.offsetOf(lower, start);
+        if (at >= 0) {
+          this.u16(0xc000 | at);
+          return;
+        }
+        if (this.len < 0x4000) this.remember(start === 0 ? lower : lower.slice(start), this.len);
       }
-      this.u8(0);
-      return;
-    }
-    for (let i = 0; i < parts.length; i++) {
-      const suffix = from === 0 ? lower : lower.slice(from);
-      from += parts[i].length + 1;
-      const at = this.offsetOf(suffix);
-      if (at >= 0) {
-        this.u16(0xc000 | at);
-        return;
-      }
-      if (this.len < 0x4000) this.remember(suffix, this.len);
-      this.room(parts[i].length + 1);
-      this.buf[this.len++] = parts[i].length;
-      this.len += this.buf.write(parts[i], this.len, 'latin1');
+      let end = d.indexOf('.', start);
+      if (end < 0) end = d.length;
+      this.room(end - start + 1);
+      const buf = this.buf;
+      let at = this.len;
+      buf[at++] = end - start;
+      for (let k = start; k < end; k++) buf[at++] = src.charCodeAt(k); // latin1: the low byte, as Buffer.write does
+      this.len = at;
+      start = end + 1;
     }
     this.u8(0);
   }
-  private offsetOf(suffix: string): number {
-    if (this.map) return this.map.get(suffix) ?? -1;
-    const k = this.names.indexOf(suffix);
-    return k < 0 ? -1 : this.offsets[k];
+  /** Offset of the remembered suffix equal to lower[start..], or -1. */
+  private offsetOf(lower: string, start: number): number {
+    if (this.map) return this.map.get(start === 0 ? lower : lower.slice(start)) ?? -1;
+    const want = lower.length - start;
+    const names = this.names;
+    for (let k = 0; k < names.length; k++) if (names[k].length === want && lower.endsWith(names[k])) return this.offsets[k];
+    return -1;
   }
   private remember(suffix: string, at: number): void {
     if (this.map) {
@@ -127,6 +139,28 @@ class WireWriter {
     this.names.push(suffix);
     this.offsets.push(at);
     if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
+  }
+  /** Writes a dotted quad in the form net.isIPv4 accepts (no leading zeros); false (nothing written) for anything else. */
+  private ipv4(text: string): boolean {
+    this.room(4);
+    let part = 0;
+    let digits = 0;
+    let value = 0;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 46;
+      if (c === 46) {
+        if (digits === 0 || part > 3) return false;
+        this.buf[this.len + part++] = value;
+        digits = 0;
+        value = 0;
+      } else if (c >= 48 && c <= 57 && !(digits === 1 && value === 0)) {
+        value = value * 10 + c - 48;
+        if (++digits > 3 || value > 255) return false;
+      } else return false;
+    }
+    if (part !== 4) return false;
+    this.len += 4;
+    return true;
   }
   rr(rr: WireRR): void {
     this.name(rr.name);
@@ -146,6 +180,7 @@ class WireWriter {
         break;
       case 'A':
       case 'AAAA': {
+        if (d.type === 'A' && this.ipv4(d.address)) break;
         const ip = parseIp(d.address);
         if (!ip || ip.length !== (d.type === 'A' ? 4 : 16)) throw new Error(`${d.type} encode: invalid address ${JSON.stringify(d.address)}`);
         this.bytes(ip);
@@ -204,8 +239,8 @@ export function typeCode(d: RData | RawRData): number {
   return d.type === 'RAW' ? d.code : TYPE_CODE[d.type];
 }
 
-function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): PreparedAnswer {
-  const w = new WireWriter();
+/** Writes header space, the question and the sections into the scratch buffer; returns where the body starts. */
+function writeMessage(w: WireWriter, qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): number {
   // Header (patched per query from the PreparedAnswer) and the question, so offsets and pointers are right.
   w.room(12);
   w.len = 12;
@@ -216,6 +251,12 @@ function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAddit
   for (const rr of s.answer) w.rr(rr);
   for (const rr of s.authority) w.rr(rr);
   if (withAdditional) for (const rr of s.additional) w.rr(rr);
+  return bodyAt;
+}
+
+function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): PreparedAnswer {
+  const w = new WireWriter();
+  const bodyAt = writeMessage(w, qname, qtype, s, withAdditional);
   return {
     rcode: s.rcode,
     aa: s.aa,
@@ -227,6 +268,19 @@ function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAddit
     minimal: null,
     signed: null,
   };
+}
+
+/**
+ * The body encodeAnswer would make (with or without the additional section),
+ * as a view of the scratch buffer: valid until the next encode. For the table
+ * builder, which copies it into the packed bytes, so no Buffer per answer.
+ */
+const bodyWriter = new WireWriter();
+
+export function encodeBody(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): Uint8Array {
+  const w = bodyWriter.reset();
+  const bodyAt = writeMessage(w, qname, qtype, s, withAdditional);
+  return w.buf.subarray(bodyAt, w.len);
 }
 
 /**

@@ -1,7 +1,12 @@
 import type { PreparedAnswer } from '../dns';
 import { SharedAnswer, type Sections, type WireRR } from './encode';
-import type { DynamicEntry, Entry, NodeEntry, NodeLookup, RoutingTables, ServiceRuntime, StaticEntry } from './tables';
+import { A_FIELDS, hashName, type PackedTables } from './pack-writer';
+import { buildPacked, buildServices, type DynamicEntry, type Entry, type NodeEntry, type NodeLookup, type RoutingTables, type ServiceRuntime, type StaticEntry } from './tables';
+import type { Signers } from './sign-answers';
 import type { ZoneTransfer } from './transfer';
+import type { MapConfig } from '../config';
+
+export { transferList, type PackedTables } from './pack-writer';
 
 /**
  * Routing tables as a few typed arrays, so a worker thread can build them and
@@ -9,7 +14,8 @@ import type { ZoneTransfer } from './transfer';
  * of millions of objects), and the answering thread can swap them in at once.
  *
  * Names are an open-addressing hash table over their UTF-16 code units;
- * answers are one byte array with (offset, length, header counts) per answer.
+ * answers are one byte array with (offset, length, header counts) per answer
+ * (pack-writer.ts writes them as buildPacked builds each name).
  * The answering thread makes a PreparedAnswer (a Buffer view, no copy) and a
  * NodeEntry the first time a name is asked and keeps them, so the hot names
  * cost what a Map lookup costs, and a name never asked costs 20 bytes or so
@@ -18,171 +24,55 @@ import type { ZoneTransfer } from './transfer';
  * only the answering thread has.
  */
 
-/** Int32 fields per answer in `answers`. */
-const A_FIELDS = 8;
 /** A reference to an entry: >= 0 an answer index (a static entry), < 0 -1-i into `dynamic`. */
 type EntryRef = number;
 
-interface PackedDynamic {
-  service: number;
-  route: 'a' | 'aaaa';
-  answers: number[];
-  /** Which of the service's weight plans the entry follows (its family), or null. */
-  weights: 'a' | 'aaaa' | null;
+/** The names of packed tables can be listed (tests, tools); the query path only uses `get`. */
+export interface PackedLookup extends NodeLookup {
+  keys(): IterableIterator<string>;
 }
 
-interface PackedTransfer {
-  zone: string;
-  acl: ZoneTransfer['acl'];
-  messages: number[];
+/**
+ * Tables built and unpacked in this thread (a Router made without prebuilt
+ * tables, tests): the same packed form a build worker hands over.
+ */
+export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildServices(map), signers: Signers = new Map()): RoutingTables & { nodes: PackedLookup } {
+  const { tables } = unpackTables(buildPacked(map, services, signers, new Map()), services);
+  return tables as RoutingTables & { nodes: PackedLookup };
 }
 
-/** What a worker posts: plain data and typed arrays only (see `transferList`). */
-export interface PackedTables {
-  /** Every name's code units, one after the other; name i is [nameEnd[i-1], nameEnd[i]). */
-  names: Uint16Array;
-  nameEnd: Uint32Array;
-  /** Hash slots (a power of two, at most half full): node index + 1, 0 = empty. */
-  slots: Int32Array;
-  /** Node i's (qtype, entry) pairs are [typeEnd[i-1], typeEnd[i]) of typeCodes/typeRefs. */
-  typeEnd: Uint32Array;
-  typeCodes: Uint16Array;
-  typeRefs: Int32Array;
-  other: Int32Array;
-  any: Int32Array;
-  /** Every answer's bytes. */
-  body: Uint8Array;
-  /** Per answer: offset, length, rcode | aa << 8, an, ns, ar, minimal and signed (answer index or -1). */
-  answers: Int32Array;
-  dynamic: PackedDynamic[];
-  nxdomain: Array<[string, Sections, Sections<WireRR> | null]>;
-  referrals: Array<[string, Sections, Sections<WireRR> | null]>;
-  transfers: PackedTransfer[];
-}
+const PAGE_BITS = 10;
 
-/** The ArrayBuffers of a PackedTables, for postMessage's transfer list. */
-export function transferList(p: PackedTables): ArrayBuffer[] {
-  const views = [p.names, p.nameEnd, p.slots, p.typeEnd, p.typeCodes, p.typeRefs, p.other, p.any, p.body, p.answers];
-  return [...new Set(views.map((v) => v.buffer as ArrayBuffer))];
-}
+/**
+ * An array of objects made on first use, in pages of 1024 made on first use: one `new Array(n)` per table
+ * for a million-name zone is tens of MB of slots, allocated (and then traced by every major GC) on the
+ * answering thread at each swap, where a zone's asked names touch a few pages.
+ */
+class Paged<T> {
+  private readonly pages: Array<Array<T | undefined> | undefined>;
 
-/** FNV-1a over a string's code units: the same on both threads, and cheap per query. */
-function hashName(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** Packs tables built by buildTables (and the map's zone transfers) in the building thread. */
-export function packTables(tables: RoutingTables & { nodes: Map<string, NodeEntry> }, transfers: ReadonlyMap<string, ZoneTransfer>): PackedTables {
-  const nodes = tables.nodes;
-  const n = nodes.size;
-  // Answers, deduplicated by identity (buildTables shares one answer among a name's equal plans).
-  const answerIds = new Map<PreparedAnswer, number>();
-  const answerList: PreparedAnswer[] = [];
-  const answerRef = (a: PreparedAnswer): number => {
-    let id = answerIds.get(a);
-    if (id === undefined) {
-      answerIds.set(a, (id = answerList.length));
-      answerList.push(a);
-      if (a.minimal) answerRef(a.minimal);
-      if (a.signed) answerRef(a.signed);
-    }
-    return id;
-  };
-  const dynamicIds = new Map<DynamicEntry, number>();
-  const dynamic: PackedDynamic[] = [];
-  const entryRef = (e: Entry): EntryRef => {
-    if (!e.dynamic) return answerRef(e.answer);
-    let id = dynamicIds.get(e);
-    if (id === undefined) {
-      dynamicIds.set(e, (id = dynamic.length));
-      const weights = e.weights === null ? null : e.weights === e.service.weights.a ? 'a' : 'aaaa';
-      dynamic.push({ service: e.service.index, route: e.route === e.service.a ? 'a' : 'aaaa', answers: e.answers.map(answerRef), weights });
-    }
-    return -1 - id;
-  };
-
-  let chars = 0;
-  let pairs = 0;
-  for (const [name, node] of nodes) {
-    chars += name.length;
-    pairs += node.types.size;
+  constructor(size: number) {
+    this.pages = new Array<Array<T | undefined> | undefined>((size >>> PAGE_BITS) + 1);
   }
-  const names = new Uint16Array(chars);
-  const nameEnd = new Uint32Array(n);
-  let cap = 16;
-  while (cap < n * 2) cap *= 2;
-  const slots = new Int32Array(cap);
-  const typeEnd = new Uint32Array(n);
-  const typeCodes = new Uint16Array(pairs);
-  const typeRefs = new Int32Array(pairs);
-  const other = new Int32Array(n);
-  const any = new Int32Array(n);
-  let i = 0;
-  let c = 0;
-  let t = 0;
-  for (const [name, node] of nodes) {
-    for (let k = 0; k < name.length; k++) names[c++] = name.charCodeAt(k);
-    nameEnd[i] = c;
-    let s = hashName(name) & (cap - 1);
-    while (slots[s] !== 0) s = (s + 1) & (cap - 1);
-    slots[s] = i + 1;
-    for (const [code, e] of node.types) {
-      typeCodes[t] = code;
-      typeRefs[t++] = entryRef(e);
-    }
-    typeEnd[i] = t;
-    other[i] = entryRef(node.other);
-    any[i] = entryRef(node.any);
-    i++;
-  }
-  for (const tr of transfers.values()) for (const m of tr.messages) answerRef(m);
 
-  let bytes = 0;
-  for (const a of answerList) bytes += a.body.length;
-  const body = new Uint8Array(bytes);
-  const answers = new Int32Array(answerList.length * A_FIELDS);
-  let off = 0;
-  answerList.forEach((a, k) => {
-    body.set(a.body, off);
-    const f = k * A_FIELDS;
-    answers[f] = off;
-    answers[f + 1] = a.body.length;
-    answers[f + 2] = a.rcode | (a.aa ? 256 : 0);
-    answers[f + 3] = a.an;
-    answers[f + 4] = a.ns;
-    answers[f + 5] = a.ar;
-    answers[f + 6] = a.minimal ? (answerIds.get(a.minimal) as number) : -1;
-    answers[f + 7] = a.signed ? (answerIds.get(a.signed) as number) : -1;
-    off += a.body.length;
-  });
-  const shared = (m: Map<string, SharedAnswer>): Array<[string, Sections, Sections<WireRR> | null]> => [...m].map(([k, v]) => [k, v.sections, v.signed]);
-  return {
-    names,
-    nameEnd,
-    slots,
-    typeEnd,
-    typeCodes,
-    typeRefs,
-    other,
-    any,
-    body,
-    answers,
-    dynamic,
-    nxdomain: shared(tables.nxdomain),
-    referrals: shared(tables.referrals),
-    transfers: [...transfers.values()].map((tr) => ({ zone: tr.zone, acl: tr.acl, messages: tr.messages.map((m) => answerIds.get(m) as number) })),
-  };
+  get(i: number): T | undefined {
+    return this.pages[i >>> PAGE_BITS]?.[i & ((1 << PAGE_BITS) - 1)];
+  }
+
+  set(i: number, v: T): T {
+    const page = (this.pages[i >>> PAGE_BITS] ??= new Array<T | undefined>(1 << PAGE_BITS));
+    page[i & ((1 << PAGE_BITS) - 1)] = v;
+    return v;
+  }
 }
 
 const RECENT_NAMES = 4096;
 
 /** Name lookup over packed tables, made in the answering thread. */
-class PackedNodes implements NodeLookup {
-  private readonly cache: Array<NodeEntry | undefined>;
-  private readonly answerCache: Array<PreparedAnswer | undefined>;
-  private readonly staticCache: Array<StaticEntry | undefined>;
+class PackedNodes implements PackedLookup {
+  private readonly cache: Paged<NodeEntry>;
+  private readonly answerCache: Paged<PreparedAnswer>;
+  private readonly staticCache: Paged<StaticEntry>;
   private readonly bodyBuffer: Buffer;
   // Names asked recently -> their node (null: not a name of ours). A Map lookup reuses the hash the
   // question-name string keeps (dns/wire.ts caches those strings), where find() hashes and compares
@@ -196,18 +86,23 @@ class PackedNodes implements NodeLookup {
     private readonly dynamic: DynamicEntry[],
   ) {
     this.size = p.nameEnd.length;
-    this.cache = new Array<NodeEntry | undefined>(this.size);
+    this.cache = new Paged(this.size);
     const count = p.answers.length / A_FIELDS;
-    this.answerCache = new Array<PreparedAnswer | undefined>(count);
-    this.staticCache = new Array<StaticEntry | undefined>(count);
+    this.answerCache = new Paged(count);
+    this.staticCache = new Paged(count);
     this.bodyBuffer = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
+  }
+
+  *keys(): IterableIterator<string> {
+    const { names, nameEnd } = this.p;
+    for (let i = 0; i < nameEnd.length; i++) yield String.fromCharCode(...names.subarray(i === 0 ? 0 : nameEnd[i - 1], nameEnd[i]));
   }
 
   get(name: string): NodeEntry | undefined {
     const hit = this.recent.get(name);
     if (hit !== undefined) return hit ?? undefined;
     const i = this.find(name);
-    const node = i < 0 ? null : (this.cache[i] ?? (this.cache[i] = this.node(i)));
+    const node = i < 0 ? null : (this.cache.get(i) ?? this.cache.set(i, this.node(i)));
     if (this.recent.size >= RECENT_NAMES) this.recent.clear();
     this.recent.set(name, node);
     return node ?? undefined;
@@ -215,7 +110,7 @@ class PackedNodes implements NodeLookup {
 
   /** The answer with index k, as a PreparedAnswer over the packed bytes. */
   answer(k: number): PreparedAnswer {
-    const hit = this.answerCache[k];
+    const hit = this.answerCache.get(k);
     if (hit) return hit;
     const a = this.p.answers;
     const f = k * A_FIELDS;
@@ -231,8 +126,7 @@ class PackedNodes implements NodeLookup {
       minimal: min >= 0 ? this.answer(min) : null,
       signed: sig >= 0 ? this.answer(sig) : null,
     };
-    this.answerCache[k] = made;
-    return made;
+    return this.answerCache.set(k, made);
   }
 
   private find(name: string): number {
@@ -252,7 +146,7 @@ class PackedNodes implements NodeLookup {
 
   private entry(ref: EntryRef): Entry {
     if (ref < 0) return this.dynamic[-1 - ref];
-    return this.staticCache[ref] ?? (this.staticCache[ref] = { dynamic: false, answer: this.answer(ref) });
+    return this.staticCache.get(ref) ?? this.staticCache.set(ref, { dynamic: false, answer: this.answer(ref) });
   }
 
   private node(i: number): NodeEntry {
@@ -263,10 +157,13 @@ class PackedNodes implements NodeLookup {
   }
 }
 
-/** A structured clone turns the Buffers in rdata (TXT strings) into plain Uint8Arrays; the encoder wants Buffers. */
+/**
+ * A structured clone turns the Buffers in rdata (TXT strings, DNSSEC records) into plain Uint8Arrays; the encoder
+ * wants Buffers. (The IPC's advanced serialization keeps them Buffers: those are left as they are.)
+ */
 function reviveSections<S extends Sections<WireRR>>(s: S): S {
   const revive = (v: unknown): unknown => {
-    if (v instanceof Uint8Array && !Buffer.isBuffer(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     if (Array.isArray(v)) return v.map(revive);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
     return v;

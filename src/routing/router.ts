@@ -7,7 +7,8 @@ import { allowed, DebugAnswers, EXPLAIN_PREFIX, REFUSED } from './debug-answers'
 import type { Decider } from './explain';
 import type { Prebuilt, SigningReport } from './build';
 import { CompactDenial } from './compact-denial';
-import { applyHealth, buildTables, type Entry, type RoutingTables } from './tables';
+import { buildTables } from './pack';
+import { applyHealth, type Entry, type RoutingTables } from './tables';
 import { buildTransfers, type ZoneTransfer } from './transfer';
 import { blockBucket, BUCKETS } from './weights';
 

@@ -3,8 +3,11 @@ import type { RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
 import { dsRdata, TYPE_CDNSKEY, TYPE_CDS, TYPE_DNSKEY } from '../dnssec';
-import { encodeAnswer, SharedAnswer, type RR, type Sections, type WireRR } from './encode';
+import { encodeBody, type RR, type Sections, type WireRR } from './encode';
+import { PackWriter, type PackedTables } from './pack-writer';
+import type { ZoneTransfer } from './transfer';
 import { AnswerSigner, nodataNsec, type Signers } from './sign-answers';
+import type { SharedAnswer } from './encode';
 import { BUCKETS, buildWeightPlan, updatePicks, type WeightPlan } from './weights';
 import { bucketCounts, hasCapacity, planSpill, type SpillPlan } from './spill';
 
@@ -128,7 +131,8 @@ export interface RoutingTables {
 interface BuildNode {
   name: string;
   zone: ZoneConfig;
-  rrsets: Map<RecordType, RR[]>;
+  /** The name's RRsets in the order their types first appear (a list: most names have one or two). */
+  rrsets: RR[][];
   service: ServiceRuntime | null;
   /** Nearest delegation point at or above this name (apex excluded), or null. */
   cut: string | null;
@@ -193,12 +197,32 @@ export function buildServices(map: MapConfig): ServiceRuntime[] {
   });
 }
 
+/** The RRset of `type` at a node, or undefined. */
+function setOf(n: BuildNode, type: RecordType): RR[] | undefined {
+  for (const set of n.rrsets) if (set[0].rdata.type === type) return set;
+  return undefined;
+}
+
+const CODE_TYPE = new Map<number, RecordType>((Object.keys(TYPE_CODE) as RecordType[]).map((t) => [TYPE_CODE[t], t]));
+
+/** Same sections, told apart by the identity of their RR objects (equal plans of a name share one answer). */
+function samePlan(a: Plan, b: Plan): boolean {
+  const same = (x: RR[], y: RR[]): boolean => {
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  };
+  return a.rcode === b.rcode && a.aa === b.aa && a.nodata === b.nodata && same(a.answer, b.answer) && same(a.authority, b.authority) && same(a.additional, b.additional);
+}
+
 /**
+ * Builds every answer of the map straight into packed tables (pack-writer.ts; pack.ts reads them).
  * `signers`: the signed zones' keys (build-worker.ts loads them); each answer of such a zone then
- * gets its `signed` counterpart (sign-answers.ts).
+ * gets its `signed` counterpart (sign-answers.ts). `transfers`' messages are packed with the answers.
  */
-export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildServices(map), signers: Signers = new Map()): RoutingTables & { nodes: Map<string, NodeEntry> } {
+export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers: Signers, transfers: ReadonlyMap<string, ZoneTransfer>): PackedTables {
   const signer = new AnswerSigner(signers);
+  const w = new PackWriter();
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();
@@ -211,15 +235,16 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
   };
   const ensure = (name: string, zone: ZoneConfig): BuildNode => {
     let n = nodes.get(name);
-    if (!n) nodes.set(name, (n = { name, zone, rrsets: new Map(), service: null, cut: null }));
+    if (!n) nodes.set(name, (n = { name, zone, rrsets: [], service: null, cut: null }));
     return n;
   };
   for (const zone of map.zones) {
     for (const rec of zone.records) {
       const n = ensure(rec.name, zone);
-      let set = n.rrsets.get(rec.rdata.type);
-      if (!set) n.rrsets.set(rec.rdata.type, (set = []));
-      set.push({ name: rec.name, ttl: rec.ttl, rdata: rec.rdata });
+      const set = setOf(n, rec.rdata.type);
+      // The zone's record objects themselves (name, ttl, rdata): a copy per record would live as long as the build.
+      if (set) set.push(rec);
+      else n.rrsets.push([rec]);
     }
   }
   for (const svc of services) ensure(svc.config.name, map.zones[svc.config.zone]).service = svc;
@@ -232,10 +257,12 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     }
   }
   const cuts = new Set<string>();
-  for (const n of nodes.values()) if (n.name !== n.zone.name && n.rrsets.has('NS')) cuts.add(n.name);
-  for (const n of nodes.values()) {
-    for (let name = n.name; name !== n.zone.name; name = name.slice(name.indexOf('.') + 1)) {
-      if (cuts.has(name)) n.cut = name; // keeps the highest cut, which is the one that applies
+  for (const n of nodes.values()) if (n.name !== n.zone.name && setOf(n, 'NS')) cuts.add(n.name);
+  if (cuts.size) {
+    for (const n of nodes.values()) {
+      for (let name = n.name; name !== n.zone.name; name = name.slice(name.indexOf('.') + 1)) {
+        if (cuts.has(name)) n.cut = name; // keeps the highest cut, which is the one that applies
+      }
     }
   }
 
@@ -243,7 +270,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
   const addressesOf = (name: string): RR[] => {
     const n = nodes.get(name);
     if (!n || n.service) return [];
-    return [...(n.rrsets.get('A') ?? []), ...(n.rrsets.get('AAAA') ?? [])];
+    return [...(setOf(n, 'A') ?? []), ...(setOf(n, 'AAAA') ?? [])];
   };
   const glueFor = (rrs: RR[]): RR[] => {
     const out: RR[] = [];
@@ -266,10 +293,11 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     nodata: null,
   });
   const referral = (cut: string): Plan => {
-    const ns = nodes.get(cut)?.rrsets.get('NS') ?? [];
+    const cutNode = nodes.get(cut);
+    const ns = (cutNode && setOf(cutNode, 'NS')) ?? [];
     return { ...empty(RCODE_NOERROR, false), authority: ns, additional: glueFor(ns) };
   };
-  // One negative SOA per zone, so that equal plans hold the same RR objects (see planKey).
+  // One negative SOA per zone, so that equal plans hold the same RR objects (see samePlan).
   const negativeSoa = new Map<ZoneConfig, RR>();
   const negSoa = (zone: ZoneConfig): RR => {
     let rr = negativeSoa.get(zone);
@@ -298,7 +326,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
       if (n.cut === name && qtype === QTYPE_DS) return negative(n.zone, RCODE_NOERROR, name);
       return referral(n.cut);
     }
-    const cname = n.rrsets.get('CNAME');
+    const cname = setOf(n, 'CNAME');
     if (cname && qtype !== TYPE_CODE.CNAME) {
       const target = (cname[0].rdata as { target: string }).target;
       const rest = depth < MAX_CHAIN ? plan(target, qtype, depth + 1) : null;
@@ -309,7 +337,7 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     if (qtype === QTYPE_ANY) {
       if (n.service) type = n.service.config.addresses.some((a) => a && a.a.length) ? TYPE_CODE.A : TYPE_CODE.AAAA;
       else {
-        const first = ANY_ORDER.find((t) => n.rrsets.has(t));
+        const first = ANY_ORDER.find((t) => setOf(n, t));
         if (!first) return negative(n.zone, RCODE_NOERROR, name);
         type = TYPE_CODE[first];
       }
@@ -317,48 +345,55 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
     if (n.service && (type === TYPE_CODE.A || type === TYPE_CODE.AAAA)) {
       return { ...empty(RCODE_NOERROR, true), service: n.service, serviceType: type === TYPE_CODE.A ? 'A' : 'AAAA', serviceZone: n.zone };
     }
-    const rtype = (Object.keys(TYPE_CODE) as RecordType[]).find((t) => TYPE_CODE[t] === type);
-    const set = rtype ? n.rrsets.get(rtype) : undefined;
+    const rtype = CODE_TYPE.get(type);
+    const set = rtype ? setOf(n, rtype) : undefined;
     if (!set) return negative(n.zone, RCODE_NOERROR, name);
     return { ...empty(RCODE_NOERROR, true), answer: set, additional: glueFor(set) };
   };
 
-  // 3. Encode (and sign).
+  // 3. Encode (and sign), straight into the packed tables.
   /** The types a name has, as its NSEC lists them (a delegation point: NS only, the rest is the child's). */
   const typesAt = (name: string): number[] => {
     const n = nodes.get(name);
     if (!n) return [];
     if (n.cut === name) return [TYPE_CODE.NS];
-    const types = [...n.rrsets.keys()].map((t) => TYPE_CODE[t]);
+    const types = n.rrsets.map((set) => TYPE_CODE[set[0].rdata.type]);
     if (n.service?.config.addresses.some((a) => a && a.a.length)) types.push(TYPE_CODE.A);
     if (n.service?.config.addresses.some((a) => a && a.aaaa.length)) types.push(TYPE_CODE.AAAA);
     if (name === n.zone.name && signers.has(name)) types.push(TYPE_DNSKEY, ...(signers.get(name)?.sepKeys.length ? [TYPE_CDS, TYPE_CDNSKEY] : []));
     return types;
   };
   const zoneNameOf = (name: string): string => zoneOf(name)?.name ?? '';
-  /** encodeAnswer, plus the signed counterpart when the name's zone is signed. */
-  const enc = (name: string, qtype: number, p: Plan): PreparedAnswer => {
-    const a = encodeAnswer(name, qtype, p);
-    if (signer.size === 0) return a;
+  /** The sections encoded (and without their additional section, when they have one); returns the answer index. */
+  const put = (name: string, qtype: number, s: Sections<WireRR>): number => {
+    const k = w.answer(encodeBody(name, qtype, s, true), s.rcode, s.aa, s.answer.length, s.authority.length, s.additional.length);
+    if (s.additional.length) w.setMinimal(k, w.answer(encodeBody(name, qtype, s, false), s.rcode, s.aa, s.answer.length, s.authority.length, 0));
+    return k;
+  };
+  /** put, plus the signed counterpart when the name's zone is signed. */
+  const enc = (name: string, qtype: number, p: Plan): number => {
+    const k = put(name, qtype, p);
+    if (signer.size === 0) return k;
     const zone = zoneNameOf(name);
     const nodata = p.nodata;
     const denial: WireRR[] = nodata === null ? [] : [nodataNsec(nodata, typesAt(nodata).filter((t) => t !== qtype), negSoa(nodes.get(nodata)?.zone ?? (zoneOf(nodata) as ZoneConfig)).ttl)];
     const signed = signer.sections(zone, p, denial);
-    if (signed) a.signed = encodeAnswer(name, qtype, signed);
-    return a;
+    if (signed) w.setSigned(k, put(name, qtype, signed));
+    return k;
   };
-  const encode = (name: string, qtype: number, p: Plan): Entry => {
-    if (!p.service) return { dynamic: false, answer: enc(name, qtype, p) };
+  /** An entry reference: the answer index of a static plan, or (< 0) a service entry with its answers. */
+  const encode = (name: string, qtype: number, p: Plan): number => {
+    if (!p.service) return enc(name, qtype, p);
     const svc = p.service;
     let ttl = svc.config.ttl;
     const type = p.serviceType as 'A' | 'AAAA';
     const key = type === 'A' ? 'a' : 'aaaa';
-    const variant = (addrs: string[]): PreparedAnswer => {
+    const variant = (addrs: string[]): number => {
       if (addrs.length === 0) return enc(name, qtype, { ...p, authority: [soaRR(p.serviceZone as ZoneConfig, true)], nodata: svc.config.name });
       const rrs: RR[] = addrs.map((address) => ({ name: svc.config.name, ttl, rdata: { type, address } }));
       return enc(name, qtype, { ...p, answer: [...p.answer, ...rrs] });
     };
-    const answers: PreparedAnswer[] = [];
+    const answers: number[] = [];
     for (const rrTtl of [svc.config.ttl, svc.config.failoverTtl]) {
       ttl = rrTtl;
       for (const a of svc.config.addresses) answers.push(variant(a ? a[key] : []));
@@ -374,72 +409,72 @@ export function buildTables(map: MapConfig, services: ServiceRuntime[] = buildSe
         }
       }
     }
-    return { dynamic: true, service: svc, route: type === 'AAAA' ? svc.aaaa : svc.a, answers, weights };
+    return w.dynamicEntry({ service: svc.index, route: type === 'AAAA' && svc.aaaa !== svc.a ? 'aaaa' : 'a', answers, weights: weights === null ? null : key });
   };
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
   // RRset): their bodies are the same bytes, since the question is outside the body. Encode each distinct
-  // plan of a name once; plans are told apart by the identity of the RR objects in their sections.
-  const rrIds = new Map<RR, number>();
-  const idOf = (rr: RR): number => {
-    let id = rrIds.get(rr);
-    if (id === undefined) rrIds.set(rr, (id = rrIds.size));
-    return id;
-  };
-  const ids = (rrs: RR[]): string => rrs.map(idOf).join(',');
-  const planKey = (p: Plan): string => `${p.rcode}${p.aa ? 'a' : ''}:${ids(p.answer)}/${ids(p.authority)}/${ids(p.additional)}/${p.nodata ?? ''}`;
-  const out = new Map<string, NodeEntry>();
-  const entryFor = (name: string, qtype: number, memo: Map<string, Entry>): Entry => {
+  // plan of a name once (samePlan); the memo lives for one name.
+  const memoPlans: Plan[] = [];
+  const memoRefs: number[] = [];
+  const entryFor = (name: string, qtype: number): number => {
     const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
     if (p.service) return encode(name, qtype, p);
-    const key = planKey(p);
-    let e = memo.get(key);
-    if (!e) memo.set(key, (e = encode(name, qtype, p)));
-    return e;
+    for (let i = 0; i < memoPlans.length; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
+    const ref = encode(name, qtype, p);
+    memoPlans.push(p);
+    memoRefs.push(ref);
+    return ref;
+  };
+  const wanted: number[] = [];
+  const want = (t: number): void => {
+    if (!wanted.includes(t)) wanted.push(t);
   };
   for (const n of nodes.values()) {
-    const types = new Map<number, Entry>();
     // Types worth their own entry: those at the node, and for a CNAME those at the chain's end.
-    const wanted = new Set<number>([TYPE_CODE.A, TYPE_CODE.AAAA]);
+    wanted.length = 0;
+    want(TYPE_CODE.A);
+    want(TYPE_CODE.AAAA);
     for (let cur: BuildNode | undefined = n, i = 0; cur && i <= MAX_CHAIN; i++) {
-      for (const t of cur.rrsets.keys()) wanted.add(TYPE_CODE[t]);
-      const c = cur.rrsets.get('CNAME');
+      for (const set of cur.rrsets) want(TYPE_CODE[set[0].rdata.type]);
+      const c = setOf(cur, 'CNAME');
       cur = c ? nodes.get((c[0].rdata as { target: string }).target) : undefined;
     }
-    if (n.cut === n.name) wanted.add(QTYPE_DS);
-    const memo = new Map<string, Entry>();
-    for (const t of wanted) types.set(t, entryFor(n.name, t, memo));
+    if (n.cut === n.name) want(QTYPE_DS);
+    memoPlans.length = 0;
+    memoRefs.length = 0;
+    for (const t of wanted) w.type(t, entryFor(n.name, t));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
-    const other = entryFor(n.name, 0xff00, memo);
-    out.set(n.name, { types, other, any: entryFor(n.name, QTYPE_ANY, memo) });
+    const other = entryFor(n.name, 0xff00);
+    const any = entryFor(n.name, QTYPE_ANY);
+    const zs = signers.get(n.name);
+    if (zs && n.name === n.zone.name) {
+      // The DNSKEY RRset at a signed apex, signed by the key-signing keys; CDS and CDNSKEY (RFC 7344): the DS
+      // the parent should hold, for the published key-signing keys.
+      const sets: Array<[number, Buffer[]]> = [[TYPE_DNSKEY, zs.keys.map((k) => k.rdata)]];
+      if (zs.sepKeys.length) sets.push([TYPE_CDS, zs.sepKeys.map(dsRdata)], [TYPE_CDNSKEY, zs.sepKeys.map((k) => k.rdata)]);
+      for (const [code, rdatas] of sets) {
+        const rrs: WireRR[] = rdatas.map((data) => ({ name: n.name, ttl: n.zone.soa.ttl, rdata: { type: 'RAW', code, data } }));
+        const plain: Sections<WireRR> = { rcode: RCODE_NOERROR, aa: true, answer: rrs, authority: [], additional: [] };
+        const k = put(n.name, code, plain);
+        w.setSigned(k, put(n.name, code, signer.sections(n.name, plain) as Sections<WireRR>));
+        w.type(code, k);
+      }
+    }
+    w.node(n.name, other, any);
   }
-  const nxdomain = new Map<string, SharedAnswer>();
+  const nxdomain: PackedTables['nxdomain'] = [];
   // Signed: NOERROR with the signed SOA; the query's own NSEC is added per query name (compact-denial.ts).
-  for (const z of map.zones) nxdomain.set(z.name, new SharedAnswer(negative(z, RCODE_NXDOMAIN), signer.sections(z.name, negative(z, RCODE_NOERROR))));
-  const referrals = new Map<string, SharedAnswer>();
+  for (const z of map.zones) nxdomain.push([z.name, negative(z, RCODE_NXDOMAIN), signer.sections(z.name, negative(z, RCODE_NOERROR))]);
+  const referrals: PackedTables['referrals'] = [];
   for (const c of cuts) {
     const r = referral(c);
     const zone = nodes.get(c)?.zone as ZoneConfig;
     // Signed: the NSEC at the cut (NS, no DS) proves the child is unsigned (RFC 4035 3.1.4.1).
-    referrals.set(c, new SharedAnswer(r, signer.sections(zone.name, r, [nodataNsec(c, [TYPE_CODE.NS], negSoa(zone).ttl)])));
+    referrals.push([c, r, signer.sections(zone.name, r, [nodataNsec(c, [TYPE_CODE.NS], negSoa(zone).ttl)])]);
   }
-  // The DNSKEY RRset at each signed apex, signed by the key-signing keys.
-  for (const [apex, zs] of signers) {
-    const node = out.get(apex);
-    const zone = nodes.get(apex)?.zone;
-    if (!node || !zone) continue;
-    // CDS and CDNSKEY (RFC 7344): the DS the parent should hold, for the published key-signing keys.
-    const sets: Array<[number, Buffer[]]> = [[TYPE_DNSKEY, zs.keys.map((k) => k.rdata)]];
-    if (zs.sepKeys.length) sets.push([TYPE_CDS, zs.sepKeys.map(dsRdata)], [TYPE_CDNSKEY, zs.sepKeys.map((k) => k.rdata)]);
-    for (const [code, rdatas] of sets) {
-      const rrs: WireRR[] = rdatas.map((data) => ({ name: apex, ttl: zone.soa.ttl, rdata: { type: 'RAW', code, data } }));
-      const plain: Sections<WireRR> = { rcode: RCODE_NOERROR, aa: true, answer: rrs, authority: [], additional: [] };
-      const answer = encodeAnswer(apex, code, plain);
-      answer.signed = encodeAnswer(apex, code, signer.sections(apex, plain) as Sections<WireRR>);
-      node.types.set(code, { dynamic: false, answer });
-    }
-  }
-  return { nodes: out, nxdomain, referrals, services };
+  const packedTransfers = [...transfers.values()].map((tr) => ({ zone: tr.zone, acl: tr.acl, messages: tr.messages.map((m) => w.prepared(m)) }));
+  return w.finish({ nxdomain, referrals, transfers: packedTransfers });
 }
 
 /**

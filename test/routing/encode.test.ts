@@ -95,3 +95,11 @@ test('a message past 16 KiB: names after the first 16 KiB are written out, and p
   assert.ok(a.body.length > 0x4000 * 2);
   same('example.com', 252, sections(rrs));
 });
+
+test('A addresses: the dotted quads net.isIPv4 accepts encode as dns2 did; anything else is refused as before', () => {
+  const a = (address: string): RR => ({ name: 'a.example.org', ttl: 60, rdata: { type: 'A', address } });
+  for (const address of ['0.0.0.0', '1.2.3.4', '10.0.255.9', '255.255.255.255', '192.0.2.100']) same('a.example.org', 1, sections([a(address)]));
+  for (const address of ['01.2.3.4', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4.', '', 'a.b.c.d', '1.2.3.1000', '::1']) {
+    assert.throws(() => encodeAnswer('a.example.org', 1, sections([a(address)])), /A encode: invalid address/, address);
+  }
+});
