@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../common/errors';
-import { runChild } from '../common/worker';
+import { runChild, type Spawner } from '../common/worker';
 import type { loadMapBundle, MapConfig } from '../config';
 import { unpackTables } from './pack';
 import { readPackedFile, type PackedFile } from './pack-file';
@@ -77,13 +77,17 @@ export type Built = { unchanged: true; version: string } | Fresh;
  * With `unless` (even null) it is a reload beside the serving map: the worker
  * runs at a lower CPU priority than the answering thread, so on a busy
  * machine the build waits, not the queries; at start nothing answers yet and
- * the build runs at full priority.
+ * the build runs at full priority. `spawner`: fork the build process from there
+ * (a reload of a server already holding big tables), not from this process.
  */
 export function buildInWorker(source: BuildSource): Promise<Fresh>;
-export function buildInWorker(source: BuildSource, unless: Serving | null): Promise<Built>;
-export function buildInWorker(source: BuildSource, unless?: Serving | null): Promise<Built> {
+export function buildInWorker(source: BuildSource, unless: Serving | null, spawner?: Spawner): Promise<Built>;
+export function buildInWorker(source: BuildSource, unless?: Serving | null, spawner?: Spawner): Promise<Built> {
   const job: BuildJob = { source, unless: unless ?? null, background: unless !== undefined };
-  return runChild<ChildReply>(join(__dirname, 'build-worker.js'), job).then(async (m) => {
+  const file = join(__dirname, 'build-worker.js');
+  // A reload forks its build from the spawner made at start (common/worker.ts Spawner: fork() from a big process blocks it).
+  const reply = spawner ? spawner.run<ChildReply>(file, job) : runChild<ChildReply>(file, job);
+  return reply.then(async (m) => {
     if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
     if (m.unchanged) return { unchanged: true, version: m.version };
     const { tables, transfers } = unpackTables(await readPackedFile(m.file), buildServices(m.map));
