@@ -191,7 +191,10 @@ const mapFiles = (map: MapConfig): string[] => [
   ...(map.asn && map.asn.database !== 'default' ? [map.asn.database] : []),
 ];
 
-/** Zone records from which reloads fork their build from a Spawner (at 100,000 records fork() took about 10 ms here). */
+/**
+ * Zone records from which reloads fork their build from a Spawner. fork() cost grows with the tables' ArrayBuffers
+ * (measured here: idle node 2-7 ms, +40 MB of buffers (about 100,000 records) 5-10 ms, +200 MB 17-22 ms, +600 MB 32-45 ms).
+ */
 const SPAWNER_RECORDS = 100_000;
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
@@ -214,8 +217,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let db: GeoDatabase;
   let prebuilt: Prebuilt;
   let startVersion: number | null = null;
-  // A big map's reloads fork their build process from a helper made now, while this process is small: fork() from a
-  // process holding a million records' tables (660 MB) blocked answers 25-40 ms (common/worker.ts Spawner). A small
+  // A big map's reloads fork their build process from a helper made now, before answering: fork() from a process
+  // holding a million records' tables blocked answers 32-45 ms (common/worker.ts Spawner). A small
   // map forks from here as before and has no helper process (about 40 MB) to pay for.
   let spawner: Spawner | null = null;
   const keepSpawner = (records: number): void => {

@@ -65,11 +65,12 @@ export interface SpawnerRequest {
 export type SpawnerReply = { id: number; ok: true; reply: unknown } | { id: number; ok: false; message: string };
 
 /**
- * runChild through a small helper process made once, while this process is
- * still small. fork() copies the caller's page tables: from a server holding a
- * million-record zone (660 MB) that blocked the answering thread 25-40 ms at
- * every reload. From the helper it blocks nobody here: asking is one IPC
- * message. The helper runs at `nice` (null: this process's own), and so does
+ * runChild through a small helper process made once, before the caller has
+ * work that must not wait. fork() copies the caller's page tables: from a
+ * server holding a million-record zone's tables (600 MB of ArrayBuffers) it
+ * blocked the answering thread 32-45 ms at every reload. The helper is a fresh
+ * Node process (fork + exec), so its forks are cheap, and they block nobody
+ * here: asking is one IPC message. The helper runs at `nice` (null: this process's own), and so does
  * every process it forks. If the helper dies, the next run makes a new one.
  * Costs one idle Node process (about 40 MB RSS) for the server's lifetime.
  */
