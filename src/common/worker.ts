@@ -106,11 +106,17 @@ export class Spawner {
     });
   }
 
-  /** Ends the helper (and any build it is running: nobody will read it). */
+  /** Ends the helper and any build it is running (nobody will read it): told by closing its channel, killed if it lingers. */
   close(): void {
     this.closed = true;
-    this.child?.kill('SIGKILL');
+    const child = this.child;
     this.child = null;
+    if (child) {
+      // Not SIGKILL first: the helper kills its builds on 'disconnect'; killed itself, it would leave them running.
+      if (child.connected) child.disconnect();
+      const kill = setTimeout(() => child.kill('SIGKILL'), 1000).unref();
+      child.once('exit', () => clearTimeout(kill));
+    }
     this.fail('spawner closed');
   }
 

@@ -46,6 +46,10 @@ const alive = (pid: number): boolean => {
   const st = statOf(pid);
   return st !== null && st.state !== 'Z';
 };
+const childrenOf = (pid: number): number[] =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p) && statOf(p)?.ppid === pid && statOf(p)?.state !== 'Z')
+    .map(Number);
 const until = async (what: string, ok: () => boolean): Promise<void> => {
   for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
   assert.ok(ok(), what);
@@ -81,12 +85,15 @@ test('Spawner: the helper killed mid-run fails that run and the next run makes a
   assert.deepEqual(await s.run(echo, { n: 1, bytes: new Uint8Array() }), { n: 2, bytes: new Uint8Array([9]) });
   const second = s.pid as number;
   assert.notEqual(second, first);
-  const pending = s.run(echo, { n: -2, bytes: new Uint8Array() });
+  const pending = s.run(echo, { n: -3, bytes: new Uint8Array() });
   const who = await s.run<{ pid: number }>(echo, { n: 100, bytes: new Uint8Array() });
+  await until('the hung build is running', () => childrenOf(second).length === 1);
+  const hungBuild = childrenOf(second)[0];
   s.close();
   await assert.rejects(pending, /spawner closed/);
   await assert.rejects(s.run(echo, { n: 1, bytes: new Uint8Array() }), /spawner closed/);
   await until('the helper is gone after close', () => !alive(second));
+  await until('and the build it was running', () => !alive(hungBuild));
   assert.ok(!alive(who.pid), 'the answered child exited');
 });
 
@@ -102,10 +109,7 @@ test('Spawner: when its parent dies the helper ends, and so does a build it was 
   const { spawn } = await import('node:child_process');
   const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const helper = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-  const kids = (): number[] =>
-    readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p) && statOf(p)?.ppid === helper)
-      .map(Number);
+  const kids = (): number[] => childrenOf(helper);
   await until('the helper forked the hung build', () => kids().length === 1);
   const build = kids()[0];
   parent.kill('SIGKILL');
