@@ -1,5 +1,5 @@
 import type { PreparedAnswer } from '../dns';
-import type { Sections, WireRR } from './encode';
+import type { BodyBytes, Sections, WireRR } from './encode';
 import type { ZoneTransfer } from './transfer';
 
 /**
@@ -106,22 +106,27 @@ export class PackWriter {
   private readonly dynamic: PackedDynamic[] = [];
 
   /** Appends an answer (its body is copied); returns its index. Its minimal and signed forms: setMinimal, setSigned. */
-  answer(body: Uint8Array, rcode: number, aa: boolean, an: number, ns: number, ar: number): number {
-    this.body = grow(this.body, this.bodyLen, this.bodyLen + body.length);
-    this.body.set(body, this.bodyLen);
+  answer(bytes: BodyBytes, rcode: number, aa: boolean, an: number, ns: number, ar: number): number {
+    const { buf, start, end } = bytes;
+    const length = end - start;
+    this.body = grow(this.body, this.bodyLen, this.bodyLen + length);
+    const out = this.body;
+    // Most bodies are a few dozen bytes: a loop, where set() would need a view of the source made per answer.
+    if (length > 256) out.set(buf.subarray(start, end), this.bodyLen);
+    else for (let i = start, o = this.bodyLen; i < end; i++, o++) out[o] = buf[i];
     const k = this.count++;
     this.answers = grow(this.answers, k * A_FIELDS, this.count * A_FIELDS);
     const a = this.answers;
     const f = k * A_FIELDS;
     a[f] = this.bodyLen;
-    a[f + 1] = body.length;
+    a[f + 1] = length;
     a[f + 2] = rcode | (aa ? 256 : 0);
     a[f + 3] = an;
     a[f + 4] = ns;
     a[f + 5] = ar;
     a[f + 6] = -1;
     a[f + 7] = -1;
-    this.bodyLen += body.length;
+    this.bodyLen += length;
     return k;
   }
 
@@ -137,7 +142,7 @@ export class PackWriter {
 
   /** Appends an answer already encoded (zone transfers, DNSKEY sets), its minimal and signed forms too. */
   prepared(a: PreparedAnswer): number {
-    const k = this.answer(a.body, a.rcode, a.aa, a.an, a.ns, a.ar);
+    const k = this.answer({ buf: a.body, start: 0, end: a.body.length }, a.rcode, a.aa, a.an, a.ns, a.ar);
     if (a.minimal) this.setMinimal(k, this.prepared(a.minimal));
     if (a.signed) this.setSigned(k, this.prepared(a.signed));
     return k;

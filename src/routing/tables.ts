@@ -148,6 +148,23 @@ interface Plan extends Sections {
   nodata: string | null;
 }
 
+/** The empty section of every plan that has none: shared, so never written to (plans' arrays are only read). */
+const NONE: RR[] = [];
+
+function makePlan(
+  rcode: number,
+  aa: boolean,
+  answer: RR[],
+  authority: RR[],
+  additional: RR[],
+  nodata: string | null = null,
+  service: ServiceRuntime | null = null,
+  serviceType: 'A' | 'AAAA' | null = null,
+  serviceZone: ZoneConfig | null = null,
+): Plan {
+  return { rcode, aa, answer, authority, additional, service, serviceType, serviceZone, nodata };
+}
+
 function soaRR(zone: ZoneConfig, negative: boolean): RR {
   const s = zone.soa;
   // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
@@ -248,11 +265,15 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     }
   }
   for (const svc of services) ensure(svc.config.name, map.zones[svc.config.zone]).service = svc;
-  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN).
-  for (const n of [...nodes.values()]) {
-    let name = n.name;
-    while (name !== n.zone.name) {
-      name = name.slice(name.indexOf('.') + 1);
+  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN). The Map is
+  // walked while it grows (the ones added here are visited too: their ancestors are there already), and
+  // the apex (it has its SOA) is not sliced out of each of its children's names.
+  for (const n of nodes.values()) {
+    const apexLength = n.zone.name.length;
+    for (let name = n.name; name.length > apexLength; ) {
+      const dot = name.indexOf('.');
+      if (name.length - dot - 1 === apexLength) break;
+      name = name.slice(dot + 1);
       ensure(name, n.zone);
     }
   }
@@ -273,38 +294,33 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     return [...(setOf(n, 'A') ?? []), ...(setOf(n, 'AAAA') ?? [])];
   };
   const glueFor = (rrs: RR[]): RR[] => {
-    const out: RR[] = [];
+    let out = NONE;
     for (const rr of rrs) {
       const d = rr.rdata;
       const target = d.type === 'NS' || d.type === 'SRV' ? d.target : d.type === 'MX' ? d.exchange : null;
-      if (target !== null) for (const g of addressesOf(target)) if (!out.includes(g)) out.push(g);
+      if (target === null) continue;
+      for (const g of addressesOf(target)) {
+        if (out === NONE) out = [];
+        if (!out.includes(g)) out.push(g);
+      }
     }
     return out;
   };
-  const empty = (rcode: number, aa: boolean): Plan => ({
-    rcode,
-    aa,
-    answer: [],
-    authority: [],
-    additional: [],
-    service: null,
-    serviceType: null,
-    serviceZone: null,
-    nodata: null,
-  });
   const referral = (cut: string): Plan => {
     const cutNode = nodes.get(cut);
-    const ns = (cutNode && setOf(cutNode, 'NS')) ?? [];
-    return { ...empty(RCODE_NOERROR, false), authority: ns, additional: glueFor(ns) };
+    const ns = (cutNode && setOf(cutNode, 'NS')) ?? NONE;
+    return makePlan(RCODE_NOERROR, false, NONE, ns, glueFor(ns));
   };
   // One negative SOA per zone, so that equal plans hold the same RR objects (see samePlan).
-  const negativeSoa = new Map<ZoneConfig, RR>();
-  const negSoa = (zone: ZoneConfig): RR => {
-    let rr = negativeSoa.get(zone);
-    if (!rr) negativeSoa.set(zone, (rr = soaRR(zone, true)));
-    return rr;
+  // (And one authority section holding it: a negative plan per name allocates nothing else.)
+  const negativeSoa = new Map<ZoneConfig, RR[]>();
+  const negAuthority = (zone: ZoneConfig): RR[] => {
+    let rrs = negativeSoa.get(zone);
+    if (!rrs) negativeSoa.set(zone, (rrs = [soaRR(zone, true)]));
+    return rrs;
   };
-  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => ({ ...empty(rcode, true), authority: [negSoa(zone)], nodata });
+  const negSoa = (zone: ZoneConfig): RR => negAuthority(zone)[0];
+  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata);
 
   const plan = (name: string, qtype: number, depth: number): Plan | null => {
     const n = nodes.get(name);
@@ -330,7 +346,7 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     if (cname && qtype !== TYPE_CODE.CNAME) {
       const target = (cname[0].rdata as { target: string }).target;
       const rest = depth < MAX_CHAIN ? plan(target, qtype, depth + 1) : null;
-      if (!rest || !rest.aa) return { ...empty(RCODE_NOERROR, true), answer: cname }; // left our zones or hit a referral
+      if (!rest || !rest.aa) return makePlan(RCODE_NOERROR, true, cname, NONE, NONE); // left our zones or hit a referral
       return { ...rest, answer: [...cname, ...rest.answer] };
     }
     let type = qtype;
@@ -343,12 +359,12 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
       }
     }
     if (n.service && (type === TYPE_CODE.A || type === TYPE_CODE.AAAA)) {
-      return { ...empty(RCODE_NOERROR, true), service: n.service, serviceType: type === TYPE_CODE.A ? 'A' : 'AAAA', serviceZone: n.zone };
+      return makePlan(RCODE_NOERROR, true, NONE, NONE, NONE, null, n.service, type === TYPE_CODE.A ? 'A' : 'AAAA', n.zone);
     }
     const rtype = CODE_TYPE.get(type);
     const set = rtype ? setOf(n, rtype) : undefined;
     if (!set) return negative(n.zone, RCODE_NOERROR, name);
-    return { ...empty(RCODE_NOERROR, true), answer: set, additional: glueFor(set) };
+    return makePlan(RCODE_NOERROR, true, set, NONE, glueFor(set));
   };
 
   // 3. Encode (and sign), straight into the packed tables.
