@@ -239,7 +239,6 @@ function samePlan(a: Plan, b: Plan): boolean {
  */
 export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers: Signers, transfers: ReadonlyMap<string, ZoneTransfer>): PackedTables {
   const signer = new AnswerSigner(signers);
-  const w = new PackWriter();
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();
@@ -286,6 +285,17 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
       }
     }
   }
+
+  // The writer's arrays sized near what a zone like the 1M-record bench's needs (test/helpers/big-zone.ts: per
+  // name 2.6 pairs, 2.4 answers of 39 bytes): A and AAAA per name, one per RRset, NODATA; hints, they grow.
+  let chars = 0;
+  let rrsets = 0;
+  for (const n of nodes.values()) {
+    chars += n.name.length;
+    rrsets += n.rrsets.length;
+  }
+  const answers = 2 * nodes.size + rrsets;
+  const w = new PackWriter({ nodes: nodes.size, chars, pairs: 2 * nodes.size + rrsets, answers, bodyBytes: answers * 32 });
 
   // 2. Plans.
   const addressesOf = (name: string): RR[] => {
