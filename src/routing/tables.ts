@@ -332,8 +332,9 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
   const negSoa = (zone: ZoneConfig): RR => negAuthority(zone)[0];
   const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata);
 
-  const plan = (name: string, qtype: number, depth: number): Plan | null => {
-    const n = nodes.get(name);
+  /** `known`: the node of `name` when the caller has it (a lookup in a Map of a million names is a cache miss). */
+  const plan = (name: string, qtype: number, depth: number, known?: BuildNode): Plan | null => {
+    const n = known ?? nodes.get(name);
     if (!n) {
       const zone = zoneOf(name);
       if (!zone) return null;
@@ -363,8 +364,14 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     if (qtype === QTYPE_ANY) {
       if (n.service) type = n.service.config.addresses.some((a) => a && a.a.length) ? TYPE_CODE.A : TYPE_CODE.AAAA;
       else {
-        const first = ANY_ORDER.find((t) => setOf(n, t));
-        if (!first) return negative(n.zone, RCODE_NOERROR, name);
+        let first: RecordType | null = null;
+        for (const t of ANY_ORDER) {
+          if (setOf(n, t)) {
+            first = t;
+            break;
+          }
+        }
+        if (first === null) return negative(n.zone, RCODE_NOERROR, name);
         type = TYPE_CODE[first];
       }
     }
@@ -443,8 +450,9 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
   // plan of a name once (samePlan); the memo lives for one name.
   const memoPlans: Plan[] = [];
   const memoRefs: number[] = [];
-  const entryFor = (name: string, qtype: number): number => {
-    const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
+  const entryFor = (n: BuildNode, qtype: number): number => {
+    const name = n.name;
+    const p = plan(name, qtype, 0, n) as Plan; // name exists, so a plan always exists
     if (p.service) return encode(name, qtype, p);
     for (let i = 0; i < memoPlans.length; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
     const ref = encode(name, qtype, p);
@@ -469,10 +477,10 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     if (n.cut === n.name) want(QTYPE_DS);
     memoPlans.length = 0;
     memoRefs.length = 0;
-    for (const t of wanted) w.type(t, entryFor(n.name, t));
+    for (const t of wanted) w.type(t, entryFor(n, t));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
-    const other = entryFor(n.name, 0xff00);
-    const any = entryFor(n.name, QTYPE_ANY);
+    const other = entryFor(n, 0xff00);
+    const any = entryFor(n, QTYPE_ANY);
     const zs = signers.get(n.name);
     if (zs && n.name === n.zone.name) {
       // The DNSKEY RRset at a signed apex, signed by the key-signing keys; CDS and CDNSKEY (RFC 7344): the DS
