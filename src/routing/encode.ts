@@ -236,10 +236,10 @@ class WireWriter {
   }
 }
 
-/** a[from..] === b[start..], for tails of the same length, without slicing either. */
+/** a[from..] === b[start..], for tails of the same length, without slicing either. From the front: tails that differ mostly differ in their first label. */
 function sameTail(a: string, from: number, b: string, start: number): boolean {
   if (from === start && a === b) return true;
-  for (let i = a.length - 1, j = b.length - 1; i >= from; i--, j--) if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
+  for (let i = from, j = start; i < a.length; i++, j++) if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
   return true;
 }
 
