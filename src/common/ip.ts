@@ -10,6 +10,93 @@ export type IpBytes = Uint8Array;
 
 /** Parses a textual IPv4/IPv6 address (no zone id). Returns null if invalid. */
 export function parseIp(text: string): IpBytes | null {
+  // The common forms by hand (a big zone parses a million addresses, then encodes them); anything else, valid
+  // or not, goes to net.isIPv4 / isIPv6 and the general parser, which decide.
+  return parseDottedQuad(text) ?? parseHexIpv6(text) ?? parseIpGeneral(text);
+}
+
+/** A dotted quad exactly as net.isIPv4 accepts it (0-255, no leading zeros), else null. */
+function parseDottedQuad(text: string): IpBytes | null {
+  const n = text.length;
+  if (n < 7 || n > 15) return null;
+  const out = new Uint8Array(4);
+  let part = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[part++] = value;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57 && !(digits === 1 && value === 0)) {
+      value = value * 10 + c - 48;
+      if (++digits > 3 || value > 255) return null;
+    } else return null;
+  }
+  return part === 4 ? out : null;
+}
+
+/** Hex value of a character code, or -1. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * IPv6 of hex groups only (no embedded IPv4, no zone id): eight groups of 1-4 hex digits, or at most seven
+ * with one "::", which is what net.isIPv6 accepts of such text. Null for anything else (the general parser decides).
+ */
+function parseHexIpv6(text: string): IpBytes | null {
+  const n = text.length;
+  if (n < 2 || n > 39) return null;
+  const groups = new Uint16Array(8);
+  let count = 0;
+  let gap = -1; // groups before the "::"
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 58) {
+      if (i + 1 < n && text.charCodeAt(i + 1) === 58) {
+        if (gap >= 0) return null;
+        if (digits > 0) groups[count++] = value;
+        else if (i !== 0) return null; // ":" then "::"
+        gap = count;
+        i++;
+        if (i + 1 < n && text.charCodeAt(i + 1) === 58) return null; // ":::"
+      } else {
+        if (digits === 0 || i + 1 === n || count === 7) return null; // empty group, or a trailing single ":"
+        groups[count++] = value;
+      }
+      digits = 0;
+      value = 0;
+      continue;
+    }
+    const v = hexValue(c);
+    if (v < 0 || ++digits > 4) return null;
+    value = value * 16 + v;
+  }
+  if (digits > 0) {
+    if (count === 8) return null;
+    groups[count++] = value;
+  }
+  if (gap < 0 ? count !== 8 : count > 7) return null;
+  const out = new Uint8Array(16);
+  const tail = gap < 0 ? 0 : count - gap;
+  for (let g = 0; g < count; g++) {
+    const at = gap < 0 || g < gap ? g : 8 - tail + (g - gap);
+    out[at * 2] = groups[g] >> 8;
+    out[at * 2 + 1] = groups[g] & 0xff;
+  }
+  return out;
+}
+
+/** The general parser (net.isIPv4 / isIPv6 decide validity); exported so a test can hold the fast paths to it. */
+export function parseIpGeneral(text: string): IpBytes | null {
   if (isIPv4(text)) {
     const out = new Uint8Array(4);
     const parts = text.split('.');

@@ -396,6 +396,8 @@ class ZoneParser {
     if (tok.quoted) return this.fail(tok, `${what} must not be a quoted string`);
     if (raw === '@') return this.origin;
     if (raw === '.') return '';
+    const plainName = this.plainName(raw);
+    if (plainName !== null) return plainName;
 
     // Decode escapes so the label checks see the real characters; an escaped dot
     // would be a dot inside a label, which our dotted-string names cannot express.
@@ -440,6 +442,29 @@ class ZoneParser {
     // 253 characters of dotted text is the 255-byte wire limit.
     if (full.length > 253) return this.fail(tok, `${what}${this.q(full)} is ${full.length} characters long; the limit is 253`);
     return full;
+  }
+
+  /**
+   * The common case of `name` in one pass over the text: letters, digits, "-", "_", "*" and dots only, no
+   * empty label, none over 63, 253 characters at most. Null for anything else: `name` then decides (and
+   * explains), so both give the same name for any text this accepts.
+   */
+  private plainName(raw: string): string | null {
+    const n = raw.length;
+    let label = 0;
+    for (let i = 0; i < n; i++) {
+      const c = raw.charCodeAt(i);
+      if (c === 46) {
+        if (label === 0) return null;
+        label = 0;
+      } else if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 42) {
+        if (++label > 63) return null;
+      } else return null;
+    }
+    const absolute = label === 0; // ends with a dot (n > 0: the tokenizer makes no empty tokens)
+    if (n === 0 || (absolute && n === 1)) return null;
+    const full = (absolute ? raw.slice(0, -1) : this.origin === '' ? raw : `${raw}.${this.origin}`).toLowerCase();
+    return full.length > 253 ? null : full;
   }
 
   private duration(tok: Token, what: string): number | null {

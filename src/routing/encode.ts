@@ -47,8 +47,13 @@ class WireWriter {
   len = 0;
   /** DNSSEC canonical form (RFC 4034 6.2): names lower case and never compressed. */
   canonical = false;
-  /** Suffixes written so far and their offsets: a list while short (most answers), a Map past 16 (zone transfers). */
+  /**
+   * Suffixes written so far and their offsets: a list while short (most answers), a Map past 16 (zone
+   * transfers). In the list a suffix is the lower-cased name it came from and where it starts in it, so
+   * remembering one slices no string.
+   */
   private readonly names: string[] = [];
+  private readonly starts: number[] = [];
   private readonly offsets: number[] = [];
   private map: Map<string, number> | null = null;
 
@@ -57,6 +62,7 @@ class WireWriter {
     this.buf = scratch;
     this.len = 0;
     this.names.length = 0;
+    this.starts.length = 0;
     this.offsets.length = 0;
     this.map = null;
     return this;
@@ -109,7 +115,7 @@ class WireWriter {
           this.u16(0xc000 | at);
           return;
         }
-        if (this.len < 0x4000) this.remember(start === 0 ? lower : lower.slice(start), this.len);
+        if (this.len < 0x4000) this.remember(lower, start, this.len);
       }
       let end = d.indexOf('.', start);
       if (end < 0) end = d.length;
@@ -128,17 +134,22 @@ class WireWriter {
     if (this.map) return this.map.get(start === 0 ? lower : lower.slice(start)) ?? -1;
     const want = lower.length - start;
     const names = this.names;
-    for (let k = 0; k < names.length; k++) if (names[k].length === want && lower.endsWith(names[k])) return this.offsets[k];
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k];
+      const from = this.starts[k];
+      if (name.length - from === want && sameTail(name, from, lower, start)) return this.offsets[k];
+    }
     return -1;
   }
-  private remember(suffix: string, at: number): void {
+  private remember(lower: string, start: number, at: number): void {
     if (this.map) {
-      this.map.set(suffix, at);
+      this.map.set(start === 0 ? lower : lower.slice(start), at);
       return;
     }
-    this.names.push(suffix);
+    this.names.push(lower);
+    this.starts.push(start);
     this.offsets.push(at);
-    if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n, this.offsets[i]]));
+    if (this.names.length > 16) this.map = new Map(this.names.map((n, i) => [n.slice(this.starts[i]), this.offsets[i]]));
   }
   /** Writes a dotted quad in the form net.isIPv4 accepts (no leading zeros); false (nothing written) for anything else. */
   private ipv4(text: string): boolean {
@@ -225,6 +236,13 @@ class WireWriter {
   }
 }
 
+/** a[from..] === b[start..], for tails of the same length, without slicing either. From the front: tails that differ mostly differ in their first label. */
+function sameTail(a: string, from: number, b: string, start: number): boolean {
+  if (from === start && a === b) return true;
+  for (let i = from, j = start; i < a.length; i++, j++) if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
+  return true;
+}
+
 /** A record's RDATA in DNSSEC canonical form (RFC 4034 6.2), for signing. */
 export function canonicalRdata(d: RData | RawRData): Buffer {
   const w = new WireWriter();
@@ -270,17 +288,28 @@ function encodeOnce(qname: string, qtype: number, s: Sections<WireRR>, withAddit
   };
 }
 
+/** Where encodeBody left its bytes: [start, end) of buf. */
+export interface BodyBytes {
+  buf: Uint8Array;
+  start: number;
+  end: number;
+}
+
+const bodyWriter = new WireWriter();
+const body: BodyBytes = { buf: scratch, start: 0, end: 0 };
+
 /**
  * The body encodeAnswer would make (with or without the additional section),
- * as a view of the scratch buffer: valid until the next encode. For the table
- * builder, which copies it into the packed bytes, so no Buffer per answer.
+ * in the scratch buffer: valid until the next encode, and the returned object
+ * is the same each time. For the table builder, which copies the bytes into
+ * the packed tables, so no Buffer or view per answer.
  */
-const bodyWriter = new WireWriter();
-
-export function encodeBody(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): Uint8Array {
+export function encodeBody(qname: string, qtype: number, s: Sections<WireRR>, withAdditional: boolean): BodyBytes {
   const w = bodyWriter.reset();
-  const bodyAt = writeMessage(w, qname, qtype, s, withAdditional);
-  return w.buf.subarray(bodyAt, w.len);
+  body.start = writeMessage(w, qname, qtype, s, withAdditional);
+  body.end = w.len;
+  body.buf = w.buf;
+  return body;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { PreparedAnswer } from '../dns';
-import type { Sections, WireRR } from './encode';
+import type { BodyBytes, Sections, WireRR } from './encode';
 import type { ZoneTransfer } from './transfer';
 
 /**
@@ -83,45 +83,84 @@ function grow<T extends Typed>(a: T, used: number, need: number): T {
   return next;
 }
 
-/** A copy of the used part: the arrays are transferred whole, so their slack would cross to the answering thread. */
+/**
+ * The used part: a view while at least 3/4 of the array is used (the pack file and the reader take views at
+ * their offsets, and a copy of a 100 MB array is more external memory, which makes V8 mark the whole heap
+ * again), else a copy, so a bad size hint leaves no large slack behind.
+ */
 function trim<T extends Typed>(a: T, used: number): T {
-  return a.slice(0, used) as T;
+  return (used * 4 >= a.length * 3 ? a.subarray(0, used) : a.slice(0, used)) as T;
+}
+
+/** What the builder expects to write, so the arrays start near their final size: hints, the arrays still grow. */
+export interface PackSizes {
+  nodes: number;
+  /** Code units of all names together. */
+  chars: number;
+  /** (qtype, entry) pairs. */
+  pairs: number;
+  answers: number;
+  bodyBytes: number;
 }
 
 export class PackWriter {
-  private body = new Uint8Array(1 << 16);
+  private body: Uint8Array;
   private bodyLen = 0;
-  private answers = new Int32Array(1024 * A_FIELDS);
+  private answers: Int32Array;
   private count = 0;
-  private names = new Uint16Array(1 << 14);
+  private names: Uint16Array;
   private chars = 0;
-  private nameEnd = new Uint32Array(1024);
-  private typeEnd = new Uint32Array(1024);
-  private other = new Int32Array(1024);
-  private any = new Int32Array(1024);
+  private nameEnd: Uint32Array;
+  private typeEnd: Uint32Array;
+  private other: Int32Array;
+  private any: Int32Array;
   private nodes = 0;
-  private typeCodes = new Uint16Array(4096);
-  private typeRefs = new Int32Array(4096);
+  private typeCodes: Uint16Array;
+  private typeRefs: Int32Array;
   private pairs = 0;
   private readonly dynamic: PackedDynamic[] = [];
 
+  /**
+   * `sizes`: what the builder expects. Arrays that double their way up to 100 MB allocate twice that, and
+   * every 64 MB or so of new ArrayBuffer memory V8 marks the whole heap (a 1M-record build: 11 full
+   * collections of a 600 MB heap, 3 of them from here).
+   */
+  constructor(sizes: PackSizes = { nodes: 1024, chars: 1 << 14, pairs: 4096, answers: 1024, bodyBytes: 1 << 16 }) {
+    const at = (n: number, min: number): number => Math.max(min, Math.ceil(n));
+    this.body = new Uint8Array(at(sizes.bodyBytes, 1024));
+    this.answers = new Int32Array(at(sizes.answers, 16) * A_FIELDS);
+    this.names = new Uint16Array(at(sizes.chars, 256));
+    const nodes = at(sizes.nodes, 16);
+    this.nameEnd = new Uint32Array(nodes);
+    this.typeEnd = new Uint32Array(nodes);
+    this.other = new Int32Array(nodes);
+    this.any = new Int32Array(nodes);
+    this.typeCodes = new Uint16Array(at(sizes.pairs, 64));
+    this.typeRefs = new Int32Array(at(sizes.pairs, 64));
+  }
+
   /** Appends an answer (its body is copied); returns its index. Its minimal and signed forms: setMinimal, setSigned. */
-  answer(body: Uint8Array, rcode: number, aa: boolean, an: number, ns: number, ar: number): number {
-    this.body = grow(this.body, this.bodyLen, this.bodyLen + body.length);
-    this.body.set(body, this.bodyLen);
+  answer(bytes: BodyBytes, rcode: number, aa: boolean, an: number, ns: number, ar: number): number {
+    const { buf, start, end } = bytes;
+    const length = end - start;
+    this.body = grow(this.body, this.bodyLen, this.bodyLen + length);
+    const out = this.body;
+    // Most bodies are a few dozen bytes: a loop, where set() would need a view of the source made per answer.
+    if (length > 256) out.set(buf.subarray(start, end), this.bodyLen);
+    else for (let i = start, o = this.bodyLen; i < end; i++, o++) out[o] = buf[i];
     const k = this.count++;
     this.answers = grow(this.answers, k * A_FIELDS, this.count * A_FIELDS);
     const a = this.answers;
     const f = k * A_FIELDS;
     a[f] = this.bodyLen;
-    a[f + 1] = body.length;
+    a[f + 1] = length;
     a[f + 2] = rcode | (aa ? 256 : 0);
     a[f + 3] = an;
     a[f + 4] = ns;
     a[f + 5] = ar;
     a[f + 6] = -1;
     a[f + 7] = -1;
-    this.bodyLen += body.length;
+    this.bodyLen += length;
     return k;
   }
 
@@ -137,7 +176,7 @@ export class PackWriter {
 
   /** Appends an answer already encoded (zone transfers, DNSKEY sets), its minimal and signed forms too. */
   prepared(a: PreparedAnswer): number {
-    const k = this.answer(a.body, a.rcode, a.aa, a.an, a.ns, a.ar);
+    const k = this.answer({ buf: a.body, start: 0, end: a.body.length }, a.rcode, a.aa, a.an, a.ns, a.ar);
     if (a.minimal) this.setMinimal(k, this.prepared(a.minimal));
     if (a.signed) this.setSigned(k, this.prepared(a.signed));
     return k;

@@ -148,6 +148,23 @@ interface Plan extends Sections {
   nodata: string | null;
 }
 
+/** The empty section of every plan that has none: shared, so never written to (plans' arrays are only read). */
+const NONE: RR[] = [];
+
+function makePlan(
+  rcode: number,
+  aa: boolean,
+  answer: RR[],
+  authority: RR[],
+  additional: RR[],
+  nodata: string | null = null,
+  service: ServiceRuntime | null = null,
+  serviceType: 'A' | 'AAAA' | null = null,
+  serviceZone: ZoneConfig | null = null,
+): Plan {
+  return { rcode, aa, answer, authority, additional, service, serviceType, serviceZone, nodata };
+}
+
 function soaRR(zone: ZoneConfig, negative: boolean): RR {
   const s = zone.soa;
   // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
@@ -222,7 +239,6 @@ function samePlan(a: Plan, b: Plan): boolean {
  */
 export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers: Signers, transfers: ReadonlyMap<string, ZoneTransfer>): PackedTables {
   const signer = new AnswerSigner(signers);
-  const w = new PackWriter();
 
   // 1. Gather nodes.
   const nodes = new Map<string, BuildNode>();
@@ -248,11 +264,15 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     }
   }
   for (const svc of services) ensure(svc.config.name, map.zones[svc.config.zone]).service = svc;
-  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN).
-  for (const n of [...nodes.values()]) {
-    let name = n.name;
-    while (name !== n.zone.name) {
-      name = name.slice(name.indexOf('.') + 1);
+  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN). The Map is
+  // walked while it grows (the ones added here are visited too: their ancestors are there already), and
+  // the apex (it has its SOA) is not sliced out of each of its children's names.
+  for (const n of nodes.values()) {
+    const apexLength = n.zone.name.length;
+    for (let name = n.name; name.length > apexLength; ) {
+      const dot = name.indexOf('.');
+      if (name.length - dot - 1 === apexLength) break;
+      name = name.slice(dot + 1);
       ensure(name, n.zone);
     }
   }
@@ -266,6 +286,17 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     }
   }
 
+  // The writer's arrays sized near what a zone like the 1M-record bench's needs (test/helpers/big-zone.ts: per
+  // name 2.6 pairs, 2.4 answers of 39 bytes): A and AAAA per name, one per RRset, NODATA; hints, they grow.
+  let chars = 0;
+  let rrsets = 0;
+  for (const n of nodes.values()) {
+    chars += n.name.length;
+    rrsets += n.rrsets.length;
+  }
+  const answers = 2 * nodes.size + rrsets;
+  const w = new PackWriter({ nodes: nodes.size, chars, pairs: 2 * nodes.size + rrsets, answers, bodyBytes: answers * 32 });
+
   // 2. Plans.
   const addressesOf = (name: string): RR[] => {
     const n = nodes.get(name);
@@ -273,41 +304,37 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     return [...(setOf(n, 'A') ?? []), ...(setOf(n, 'AAAA') ?? [])];
   };
   const glueFor = (rrs: RR[]): RR[] => {
-    const out: RR[] = [];
+    let out = NONE;
     for (const rr of rrs) {
       const d = rr.rdata;
       const target = d.type === 'NS' || d.type === 'SRV' ? d.target : d.type === 'MX' ? d.exchange : null;
-      if (target !== null) for (const g of addressesOf(target)) if (!out.includes(g)) out.push(g);
+      if (target === null) continue;
+      for (const g of addressesOf(target)) {
+        if (out === NONE) out = [];
+        if (!out.includes(g)) out.push(g);
+      }
     }
     return out;
   };
-  const empty = (rcode: number, aa: boolean): Plan => ({
-    rcode,
-    aa,
-    answer: [],
-    authority: [],
-    additional: [],
-    service: null,
-    serviceType: null,
-    serviceZone: null,
-    nodata: null,
-  });
   const referral = (cut: string): Plan => {
     const cutNode = nodes.get(cut);
-    const ns = (cutNode && setOf(cutNode, 'NS')) ?? [];
-    return { ...empty(RCODE_NOERROR, false), authority: ns, additional: glueFor(ns) };
+    const ns = (cutNode && setOf(cutNode, 'NS')) ?? NONE;
+    return makePlan(RCODE_NOERROR, false, NONE, ns, glueFor(ns));
   };
   // One negative SOA per zone, so that equal plans hold the same RR objects (see samePlan).
-  const negativeSoa = new Map<ZoneConfig, RR>();
-  const negSoa = (zone: ZoneConfig): RR => {
-    let rr = negativeSoa.get(zone);
-    if (!rr) negativeSoa.set(zone, (rr = soaRR(zone, true)));
-    return rr;
+  // (And one authority section holding it: a negative plan per name allocates nothing else.)
+  const negativeSoa = new Map<ZoneConfig, RR[]>();
+  const negAuthority = (zone: ZoneConfig): RR[] => {
+    let rrs = negativeSoa.get(zone);
+    if (!rrs) negativeSoa.set(zone, (rrs = [soaRR(zone, true)]));
+    return rrs;
   };
-  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => ({ ...empty(rcode, true), authority: [negSoa(zone)], nodata });
+  const negSoa = (zone: ZoneConfig): RR => negAuthority(zone)[0];
+  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata);
 
-  const plan = (name: string, qtype: number, depth: number): Plan | null => {
-    const n = nodes.get(name);
+  /** `known`: the node of `name` when the caller has it (a lookup in a Map of a million names is a cache miss). */
+  const plan = (name: string, qtype: number, depth: number, known?: BuildNode): Plan | null => {
+    const n = known ?? nodes.get(name);
     if (!n) {
       const zone = zoneOf(name);
       if (!zone) return null;
@@ -330,25 +357,31 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     if (cname && qtype !== TYPE_CODE.CNAME) {
       const target = (cname[0].rdata as { target: string }).target;
       const rest = depth < MAX_CHAIN ? plan(target, qtype, depth + 1) : null;
-      if (!rest || !rest.aa) return { ...empty(RCODE_NOERROR, true), answer: cname }; // left our zones or hit a referral
+      if (!rest || !rest.aa) return makePlan(RCODE_NOERROR, true, cname, NONE, NONE); // left our zones or hit a referral
       return { ...rest, answer: [...cname, ...rest.answer] };
     }
     let type = qtype;
     if (qtype === QTYPE_ANY) {
       if (n.service) type = n.service.config.addresses.some((a) => a && a.a.length) ? TYPE_CODE.A : TYPE_CODE.AAAA;
       else {
-        const first = ANY_ORDER.find((t) => setOf(n, t));
-        if (!first) return negative(n.zone, RCODE_NOERROR, name);
+        let first: RecordType | null = null;
+        for (const t of ANY_ORDER) {
+          if (setOf(n, t)) {
+            first = t;
+            break;
+          }
+        }
+        if (first === null) return negative(n.zone, RCODE_NOERROR, name);
         type = TYPE_CODE[first];
       }
     }
     if (n.service && (type === TYPE_CODE.A || type === TYPE_CODE.AAAA)) {
-      return { ...empty(RCODE_NOERROR, true), service: n.service, serviceType: type === TYPE_CODE.A ? 'A' : 'AAAA', serviceZone: n.zone };
+      return makePlan(RCODE_NOERROR, true, NONE, NONE, NONE, null, n.service, type === TYPE_CODE.A ? 'A' : 'AAAA', n.zone);
     }
     const rtype = CODE_TYPE.get(type);
     const set = rtype ? setOf(n, rtype) : undefined;
     if (!set) return negative(n.zone, RCODE_NOERROR, name);
-    return { ...empty(RCODE_NOERROR, true), answer: set, additional: glueFor(set) };
+    return makePlan(RCODE_NOERROR, true, set, NONE, glueFor(set));
   };
 
   // 3. Encode (and sign), straight into the packed tables.
@@ -417,8 +450,9 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
   // plan of a name once (samePlan); the memo lives for one name.
   const memoPlans: Plan[] = [];
   const memoRefs: number[] = [];
-  const entryFor = (name: string, qtype: number): number => {
-    const p = plan(name, qtype, 0) as Plan; // name exists, so a plan always exists
+  const entryFor = (n: BuildNode, qtype: number): number => {
+    const name = n.name;
+    const p = plan(name, qtype, 0, n) as Plan; // name exists, so a plan always exists
     if (p.service) return encode(name, qtype, p);
     for (let i = 0; i < memoPlans.length; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
     const ref = encode(name, qtype, p);
@@ -443,10 +477,10 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     if (n.cut === n.name) want(QTYPE_DS);
     memoPlans.length = 0;
     memoRefs.length = 0;
-    for (const t of wanted) w.type(t, entryFor(n.name, t));
+    for (const t of wanted) w.type(t, entryFor(n, t));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
-    const other = entryFor(n.name, 0xff00);
-    const any = entryFor(n.name, QTYPE_ANY);
+    const other = entryFor(n, 0xff00);
+    const any = entryFor(n, QTYPE_ANY);
     const zs = signers.get(n.name);
     if (zs && n.name === n.zone.name) {
       // The DNSKEY RRset at a signed apex, signed by the key-signing keys; CDS and CDNSKEY (RFC 7344): the DS
