@@ -17,25 +17,34 @@ export function parseIp(text: string): IpBytes | null {
 
 /** A dotted quad exactly as net.isIPv4 accepts it (0-255, no leading zeros), else null. */
 function parseDottedQuad(text: string): IpBytes | null {
-  const n = text.length;
-  if (n < 7 || n > 15) return null;
   const out = new Uint8Array(4);
+  return writeDottedQuad(text, out, 0) ? out : null;
+}
+
+/**
+ * Writes the 4 bytes of a dotted quad in net.isIPv4's form (0-255, no leading zeros) at `out[at]`; false for
+ * anything else (bytes past `at` may then be scribbled on). For parseIp and the answer encoder, which writes
+ * a zone's addresses straight into its buffer.
+ */
+export function writeDottedQuad(text: string, out: Uint8Array, at: number): boolean {
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
   let part = 0;
   let digits = 0;
   let value = 0;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || part > 3) return null;
-      out[part++] = value;
+      if (digits === 0 || part > 3) return false;
+      out[at + part++] = value;
       digits = 0;
       value = 0;
     } else if (c >= 48 && c <= 57 && !(digits === 1 && value === 0)) {
       value = value * 10 + c - 48;
-      if (++digits > 3 || value > 255) return null;
-    } else return null;
+      if (++digits > 3 || value > 255) return false;
+    } else return false;
   }
-  return part === 4 ? out : null;
+  return part === 4;
 }
 
 /** Hex value of a character code, or -1. */

@@ -1,8 +1,7 @@
 // Child-process entry of Spawner (worker.ts): forks the scripts its parent asks for, relays one message each
 // way, and reports how each ended. It stays small (no heap worth copying), so its forks are cheap.
 import { fork, type ChildProcess } from 'node:child_process';
-import { lowerProcessPriority } from './worker';
-import type { SpawnerReply, SpawnerRequest } from './worker';
+import { lowerProcessPriority, type SpawnerReply, type SpawnerRequest } from './worker';
 
 const children = new Set<ChildProcess>();
 const reply = (r: SpawnerReply): void => {

@@ -1,6 +1,6 @@
 import type { PreparedAnswer } from '../dns';
 import { TYPE_CODE, type RData } from '../config/records';
-import { parseIp } from '../common/ip';
+import { parseIp, writeDottedQuad } from '../common/ip';
 
 /** Record data made elsewhere (RRSIG, NSEC, DNSKEY): written as is, its names already uncompressed. */
 export interface RawRData {
@@ -154,22 +154,7 @@ class WireWriter {
   /** Writes a dotted quad in the form net.isIPv4 accepts (no leading zeros); false (nothing written) for anything else. */
   private ipv4(text: string): boolean {
     this.room(4);
-    let part = 0;
-    let digits = 0;
-    let value = 0;
-    for (let i = 0; i <= text.length; i++) {
-      const c = i < text.length ? text.charCodeAt(i) : 46;
-      if (c === 46) {
-        if (digits === 0 || part > 3) return false;
-        this.buf[this.len + part++] = value;
-        digits = 0;
-        value = 0;
-      } else if (c >= 48 && c <= 57 && !(digits === 1 && value === 0)) {
-        value = value * 10 + c - 48;
-        if (++digits > 3 || value > 255) return false;
-      } else return false;
-    }
-    if (part !== 4) return false;
+    if (!writeDottedQuad(text, this.buf, this.len)) return false;
     this.len += 4;
     return true;
   }
