@@ -28,7 +28,7 @@ import {
   type Route,
 } from '../observability';
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
-import { buildInWorker, describeSpill, Router, type BuildSource, type Prebuilt } from '../routing';
+import { buildInWorker, describeSpill, releaseTablesLater, Router, type BuildSource, type Prebuilt } from '../routing';
 import { sameRegionRules } from '../routing/diff';
 import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
@@ -167,13 +167,14 @@ export function logProbes(log: Logger, prober: Prober | null, leader: PrimaryLea
   leader?.on('promoted', (e: PromotionEvent) => log.warn(e, `primary failover: ${e.service} moved ${e.from} -> ${e.to} (${e.reason})`));
 }
 
-/** Counts for the operator: map reloads applied and refused. */
 /** Everything built from one map version; a reload builds the next and swaps it in. */
 interface Generation {
   map: MapConfig;
   dbPath: string[];
   classifier: GeoClassifier;
   router: Router;
+  /** Bytes of the router's tables (released to V8 when a reload retires them). */
+  tableBytes: number;
   prober: Prober | null;
   leader: PrimaryLeader | null;
   /** The published version it came from; null when from a file. */
@@ -327,7 +328,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     if (why) log.warn({ geoip: d.description, path: d.path, maxAgeDays: Math.round(m.geoMaxAgeMs / 86_400_000) }, why);
   };
   warnIfStale(db, map);
-  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror, prebuilt), published: startVersion, ...makeProbes(map) };
+  let gen: Generation = { map, dbPath, classifier, router: new Router(map, classifier, mirror, prebuilt), tableBytes: prebuilt.bytes, published: startVersion, ...makeProbes(map) };
   const dns = new DnsServer(gen.router, { ...options.dns, ...(options.listen ? { listen: options.listen } : {}) }, rateLimited(log));
   const reloads: ReloadStats = { ok: 0, failed: 0, lastError: null, lastAt: 0 };
   // Metrics read the live generation at scrape time; state changes go to the log (logHealth) and the webhook.
@@ -409,11 +410,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await cur.leader?.stop();
       await cur.prober?.stop();
       const probes = makeProbes(next, cur.prober);
-      gen = { map: next, dbPath: nextPath, classifier: nextClassifier, router: nextRouter, published: version, ...probes };
+      gen = { map: next, dbPath: nextPath, classifier: nextClassifier, router: nextRouter, tableBytes: built.prebuilt.bytes, published: version, ...probes };
       dns.setResolver(nextRouter);
       metrics.routerReplaced(cur.router);
       webhook?.configure(next.alerts);
       cur.router.detach();
+      releaseTablesLater(cur.tableBytes);
       mirror.setQuorum(next.health.quorum);
       mapWatcher?.setFiles(mapFiles(next));
       if (nextPath.join('\n') !== cur.dbPath.join('\n')) watchGeo(nextPath);

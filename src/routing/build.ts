@@ -4,7 +4,7 @@ import { ConfigError, type ConfigIssue } from '../common/errors';
 import { runChild, type Spawner } from '../common/worker';
 import type { loadMapBundle, MapConfig } from '../config';
 import { unpackTables } from './pack';
-import { readPackedFile, type PackedFile } from './pack-file';
+import { readPackedFile, tableBytes, type PackedFile } from './pack-file';
 import { buildServices, type RoutingTables } from './tables';
 import type { Validity, ZoneKey } from '../dnssec';
 import type { ZoneTransfer } from './transfer';
@@ -59,6 +59,8 @@ export interface Prebuilt {
   transfers: Map<string, ZoneTransfer>;
   /** The signed zones' keys and what signing them cost; null when no zone is signed. */
   signing: SigningReport | null;
+  /** Bytes of the tables' SharedArrayBuffer: pass to releaseTablesLater once a swap retires them. */
+  bytes: number;
 }
 
 export interface Fresh {
@@ -90,13 +92,14 @@ export function buildInWorker(source: BuildSource, unless?: Serving | null, spaw
   return reply.then(async (m) => {
     if (!m.ok) throw m.issues ? new ConfigError(m.issues) : new Error(m.message);
     if (m.unchanged) return { unchanged: true, version: m.version };
-    const { tables, transfers } = unpackTables(await readPackedFile(m.file), buildServices(m.map));
+    const packed = await readPackedFile(m.file);
+    const { tables, transfers } = unpackTables(packed, buildServices(m.map));
     // Cloned across the process, a key's Buffers arrived as Uint8Arrays.
     const zones = m.signing.zones.map((z) => ({
       zone: z.zone,
       keys: z.keys.map((k) => ({ ...k, rdata: Buffer.from(k.rdata), privateKey: createPrivateKey({ key: Buffer.from(k.privateKey), format: 'der', type: 'pkcs8' }) })),
     }));
     const signing = zones.length ? { ...m.signing, zones } : null;
-    return { unchanged: false, map: m.map, prebuilt: { tables, transfers, signing }, records: m.records };
+    return { unchanged: false, map: m.map, prebuilt: { tables, transfers, signing, bytes: tableBytes(packed) }, records: m.records };
   });
 }

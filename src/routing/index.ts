@@ -1,5 +1,6 @@
 export { Router } from './router';
 export { buildInWorker, type BuildSource, type Prebuilt } from './build';
+export { releaseTablesLater } from './pack-file';
 export { applyHealth, type Entry, type RoutingTables, type ServiceRuntime } from './tables';
 export { buildTables } from './pack';
 export { explain, explanationLines, serviceFor, type Explanation, type ServerAnswer } from './explain';
