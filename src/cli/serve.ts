@@ -6,7 +6,7 @@ import { Spawner } from '../common/worker';
 import { MapWatcher, type MapConfig } from '../config';
 import { statusRoutes, statusSourceFrom, type ReloadStats, type StatusSource } from '../observability/status-page';
 import { DnsServer, type BoundAddress, type DnsOptions } from '../dns';
-import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher, staleReason } from '../geo';
+import { buildRegionTrieInWorker, GeoClassifier, GeoDatabase, GeoDbWatcher, staleReason, type RegionTrie } from '../geo';
 import { describeRedis, FleetStore, HealthMirror, MemoryStore, RedisStore, START_TIMEOUT_MS, type PublishedMap, type HealthStore, type InvalidKeyStatus, type LostState, type MirrorOptions, type StateDoc, type PairStatus, type RedisConnectionOptions } from '../health';
 import {
   createLogger,
@@ -30,6 +30,7 @@ import {
 import { PrimaryLeader, Prober, type CheckEvent, type PromotionEvent } from '../probe';
 import { buildInWorker, describeSpill, releaseTablesLater, Router, type BuildSource, type Prebuilt } from '../routing';
 import { sameRegionRules } from '../routing/diff';
+import { startEarlyTrie } from './early-trie';
 import { embeddedControl } from './control-target';
 import { FleetMember, type HostFacts } from './fleet-member';
 
@@ -217,6 +218,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let map: MapConfig;
   let db: GeoDatabase;
   let prebuilt: Prebuilt;
+  let startTrie: RegionTrie | undefined;
   let startVersion: number | null = null;
   // A big map's reloads fork their build process from a helper made now, before answering: fork() from a process
   // holding a million records' tables blocked answers 32-45 ms (common/worker.ts Spawner). A small
@@ -276,10 +278,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   } else {
     try {
       // Start takes the reload's path: the answering thread's heap never holds the zone records.
-      const b = await buildInWorker({ kind: 'file', path: options.config });
+      // Meanwhile a worker thread builds the region trie (early-trie.ts), begun once the build process is forked.
+      const building = buildInWorker({ kind: 'file', path: options.config });
+      const early = startEarlyTrie(options.config);
+      const b = await building;
       ({ map, prebuilt } = b);
       startRecords = b.records;
-      db = GeoDatabase.open(mmdbPath(map));
+      const got = await early.take(map);
+      db = got?.db ?? GeoDatabase.open(mmdbPath(map));
+      startTrie = got?.trie;
     } catch (err) {
       await member?.close(); // its Redis connections would keep a failed start alive
       await closeStore();
@@ -321,7 +328,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
   await mirror.start();
 
-  const classifier = new GeoClassifier(db, map.rules);
+  const classifier = new GeoClassifier(db, map.rules, { trie: startTrie });
   // Once per cluster (the lead worker) and again whenever another database comes in.
   const warnIfStale = (d: GeoDatabase, m: MapConfig): void => {
     const why = options.leadWorker !== false ? staleReason(d, m.geoMaxAgeMs) : null;

@@ -3,6 +3,7 @@ export {
   loadMapFile,
   normalizeName,
   parseMapText,
+  readMapText,
   type DatacenterConfig,
   type Fallback,
   type MapConfig,
