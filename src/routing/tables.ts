@@ -348,11 +348,12 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
   const eachNode = (f: (name: string, zone: ZoneConfig, owned: OwnedRecords | null, node: BuildNode | null) => void): void => {
     for (let zi = 0; zi < owners.length; zi++) {
       const zone = zones[zi];
-      for (const [name, owned] of owners[zi]) {
+      // forEach, not for-of: an entry array and a result object per name is 64 MB of garbage at 1M.
+      owners[zi].forEach((owned, name) => {
         const x = extra.size === 0 ? undefined : extra.get(name);
         if (x === undefined) f(name, zone, owned, null);
         else if (x.zone === zone) f(name, zone, null, x); // else it was walked with the first zone that has it
-      }
+      });
     }
     for (let i = 0; i < tail.length; i++) f(tail[i].name, tail[i].zone, null, tail[i]);
   };
@@ -384,19 +385,34 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
   };
   if (cuts.size) for (const n of extra.values()) n.cut = cutOf(n.name, n.zone);
   const nodeFor = (name: string, zone: ZoneConfig, owned: OwnedRecords): BuildNode => {
-    const rrsets: RR[][] = [];
-    addRRsets(rrsets, owned);
+    // One record: arrays of one (an empty [] pushed to grows room for 17).
+    let rrsets: RR[][];
+    if (Array.isArray(owned)) addRRsets((rrsets = []), owned);
+    else rrsets = [[owned]];
     return { name, zone, rrsets, service: null, cut: cuts.size === 0 ? null : cutOf(name, zone) };
   };
+  // The last few names looked up and their nodes: a CNAME's plans look its target up once per type, an MX's
+  // its exchange for each of MX and ANY. Nodes are never changed once made, so a cached one stays right.
+  const seenNames: Array<string | null> = [null, null, null, null];
+  const seenNodes: Array<BuildNode | undefined> = [undefined, undefined, undefined, undefined];
+  let seenNext = 0;
   const nodes = {
     get(name: string): BuildNode | undefined {
-      const x = extra.size === 0 ? undefined : extra.get(name);
-      if (x !== undefined) return x;
-      for (let zi = 0; zi < owners.length; zi++) {
-        const o = owners[zi].get(name);
-        if (o !== undefined) return nodeFor(name, zones[zi], o);
+      for (let i = 0; i < seenNames.length; i++) if (seenNames[i] === name) return seenNodes[i];
+      let n = extra.size === 0 ? undefined : extra.get(name);
+      if (n === undefined) {
+        for (let zi = 0; zi < owners.length; zi++) {
+          const o = owners[zi].get(name);
+          if (o !== undefined) {
+            n = nodeFor(name, zones[zi], o);
+            break;
+          }
+        }
       }
-      return undefined;
+      seenNames[seenNext] = name;
+      seenNodes[seenNext] = n;
+      seenNext = (seenNext + 1) & 3;
+      return n;
     },
   };
 
@@ -446,7 +462,15 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     return rrs;
   };
   const negSoa = (zone: ZoneConfig): RR => negAuthority(zone)[0];
-  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata);
+  // The last negative plan is reused while it fits: a name's A, AAAA and other types are often the same NODATA.
+  // (Plans are only read, never changed.)
+  let lastNegative: Plan | null = null;
+  let lastNegativeZone: ZoneConfig | null = null;
+  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => {
+    if (lastNegative !== null && lastNegativeZone === zone && lastNegative.rcode === rcode && lastNegative.nodata === nodata) return lastNegative;
+    lastNegativeZone = zone;
+    return (lastNegative = makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata));
+  };
 
   /** `known`: the node of `name` when the caller has it (a lookup in a Map of a million names is a cache miss). */
   const plan = (name: string, qtype: number, depth: number, known?: BuildNode): Plan | null => {
@@ -563,27 +587,31 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
   // RRset): their bodies are the same bytes, since the question is outside the body. Encode each distinct
-  // plan of a name once (samePlan); the memo lives for one name.
+  // plan of a name once (samePlan); the memo lives for one name. The memo and `wanted` are arrays kept for the
+  // whole build with a count of what is used: emptied with `length = 0`, each got a new backing store per name.
   const memoPlans: Plan[] = [];
   const memoRefs: number[] = [];
+  let memoCount = 0;
   const entryFor = (n: BuildNode, qtype: number): number => {
     const name = n.name;
     const p = plan(name, qtype, 0, n) as Plan; // name exists, so a plan always exists
     if (p.service) return encode(name, qtype, p);
-    for (let i = 0; i < memoPlans.length; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
+    for (let i = 0; i < memoCount; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
     const ref = encode(name, qtype, p);
-    memoPlans.push(p);
-    memoRefs.push(ref);
+    memoPlans[memoCount] = p;
+    memoRefs[memoCount++] = ref;
     return ref;
   };
   const wanted: number[] = [];
+  let wantedCount = 0;
   const want = (t: number): void => {
-    if (!wanted.includes(t)) wanted.push(t);
+    for (let i = 0; i < wantedCount; i++) if (wanted[i] === t) return;
+    wanted[wantedCount++] = t;
   };
   eachNode((name, zone, owned, node) => {
     const n = node ?? nodeFor(name, zone, owned as OwnedRecords);
     // Types worth their own entry: those at the node, and for a CNAME those at the chain's end.
-    wanted.length = 0;
+    wantedCount = 0;
     want(TYPE_CODE.A);
     want(TYPE_CODE.AAAA);
     for (let cur: BuildNode | undefined = n, i = 0; cur && i <= MAX_CHAIN; i++) {
@@ -592,9 +620,8 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
       cur = c ? nodes.get((c[0].rdata as { target: string }).target) : undefined;
     }
     if (n.cut === n.name) want(QTYPE_DS);
-    memoPlans.length = 0;
-    memoRefs.length = 0;
-    for (const t of wanted) w.type(t, entryFor(n, t));
+    memoCount = 0;
+    for (let i = 0; i < wantedCount; i++) w.type(wanted[i], entryFor(n, wanted[i]));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
     const other = entryFor(n, 0xff00);
     const any = entryFor(n, QTYPE_ANY);
