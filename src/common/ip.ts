@@ -60,9 +60,18 @@ function hexValue(c: number): number {
  * with one "::", which is what net.isIPv6 accepts of such text. Null for anything else (the general parser decides).
  */
 function parseHexIpv6(text: string): IpBytes | null {
+  const out = new Uint8Array(16);
+  return writeHexIpv6(text, out, 0) ? out : null;
+}
+
+/**
+ * Writes the 16 bytes of parseHexIpv6's form at `out[at]`; false for anything else (the 16 bytes from `at` may
+ * then be scribbled on). For parseHexIpv6 and the answer encoder (no array per address: a 1M-record build
+ * encodes hundreds of thousands of AAAA answers).
+ */
+export function writeHexIpv6(text: string, out: Uint8Array, at: number): boolean {
   const n = text.length;
-  if (n < 2 || n > 39) return null;
-  const groups = new Uint16Array(8);
+  if (n < 2 || n > 39) return false;
   let count = 0;
   let gap = -1; // groups before the "::"
   let digits = 0;
@@ -71,37 +80,43 @@ function parseHexIpv6(text: string): IpBytes | null {
     const c = text.charCodeAt(i);
     if (c === 58) {
       if (i + 1 < n && text.charCodeAt(i + 1) === 58) {
-        if (gap >= 0) return null;
-        if (digits > 0) groups[count++] = value;
-        else if (i !== 0) return null; // ":" then "::"
+        if (gap >= 0) return false;
+        if (digits > 0) {
+          out[at + count * 2] = value >> 8;
+          out[at + count++ * 2 + 1] = value & 0xff;
+        } else if (i !== 0) return false; // ":" then "::"
         gap = count;
         i++;
-        if (i + 1 < n && text.charCodeAt(i + 1) === 58) return null; // ":::"
+        if (i + 1 < n && text.charCodeAt(i + 1) === 58) return false; // ":::"
       } else {
-        if (digits === 0 || i + 1 === n || count === 7) return null; // empty group, or a trailing single ":"
-        groups[count++] = value;
+        if (digits === 0 || i + 1 === n || count === 7) return false; // empty group, or a trailing single ":"
+        out[at + count * 2] = value >> 8;
+        out[at + count++ * 2 + 1] = value & 0xff;
       }
       digits = 0;
       value = 0;
       continue;
     }
     const v = hexValue(c);
-    if (v < 0 || ++digits > 4) return null;
+    if (v < 0 || ++digits > 4) return false;
     value = value * 16 + v;
   }
   if (digits > 0) {
-    if (count === 8) return null;
-    groups[count++] = value;
+    if (count === 8) return false;
+    out[at + count * 2] = value >> 8;
+    out[at + count++ * 2 + 1] = value & 0xff;
   }
-  if (gap < 0 ? count !== 8 : count > 7) return null;
-  const out = new Uint8Array(16);
-  const tail = gap < 0 ? 0 : count - gap;
-  for (let g = 0; g < count; g++) {
-    const at = gap < 0 || g < gap ? g : 8 - tail + (g - gap);
-    out[at * 2] = groups[g] >> 8;
-    out[at * 2 + 1] = groups[g] & 0xff;
+  if (gap < 0 ? count !== 8 : count > 7) return false;
+  if (gap >= 0) {
+    // The groups after "::" move to the end (last first, as the ranges may overlap); the gap is zeros.
+    const tail = count - gap;
+    for (let g = tail - 1; g >= 0; g--) {
+      out[at + (8 - tail + g) * 2] = out[at + (gap + g) * 2];
+      out[at + (8 - tail + g) * 2 + 1] = out[at + (gap + g) * 2 + 1];
+    }
+    for (let b = gap * 2; b < (8 - tail) * 2; b++) out[at + b] = 0;
   }
-  return out;
+  return true;
 }
 
 /** The general parser (net.isIPv4 / isIPv6 decide validity); exported so a test can hold the fast paths to it. */

@@ -14,7 +14,7 @@ export {
   type ZoneConfig,
 } from './map-file';
 export { parseDuration } from './duration';
-export type { RData, RecordType, ZoneRecord } from './records';
+export type { OwnedRecords, RData, RecordType, ZoneGrouping, ZoneRecord } from './records';
 export { parseZoneText } from './zone-file';
 export { MapWatcher, type MapWatcherOptions } from './map-watcher';
 export { DEFAULT_ALERTS_CONFIG, type AlertsConfig } from './alerts-config';

@@ -7,7 +7,7 @@ import { formatIp, parseCidr, unmapIpv4, type Cidr } from '../common/ip';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RegionRules } from '../geo';
 import { parseDuration, parseDurationMs } from './duration';
-import type { ZoneRecord } from './records';
+import type { OwnedRecords, ZoneGrouping, ZoneRecord } from './records';
 import { mapFileLimit, readTextFile, type TextFileError } from './text-file';
 import { DEFAULT_LIMITS_CONFIG, parseLimitsBlock, type LimitsConfig } from './limits-config';
 import { parseYaml } from './yaml-parse';
@@ -106,6 +106,12 @@ export interface ZoneConfig {
   transfer: Cidr[];
   /** DNSSEC signing (`dnssec: { keys: DIR }`), or null: unsigned, the default. */
   dnssec: DnssecConfig | null;
+  /**
+   * Internal, not a map key: `records` by owner name as the zone check grouped them, for the table builder
+   * (routing/tables.ts). Not enumerable, so a copy of the zone (`{ ...zone }`) or a message carrying it
+   * leaves it behind; absent on zones made any other way.
+   */
+  readonly grouped?: ZoneGrouping;
 }
 
 export interface DnssecConfig {
@@ -827,8 +833,12 @@ function parseZone(
     },
     ...ns.map((target) => ({ name, ttl, rdata: { type: 'NS' as const, target }, file: r.file, line })),
   );
-  for (const issue of checkZone(name, records, ns.length, path)) r.issues.push(issue);
-  return { name, soa: s, ns, records, file: zoneFile, transfer, dnssec };
+  const byName = new Map<string, OwnedRecords>();
+  for (const issue of checkZone(name, records, ns.length, path, byName)) r.issues.push(issue);
+  const zone: ZoneConfig = { name, soa: s, ns, records, file: zoneFile, transfer, dnssec };
+  const grouped: ZoneGrouping = { records, length: records.length, byName };
+  Object.defineProperty(zone, 'grouped', { value: grouped, enumerable: false });
+  return zone;
 }
 
 /**

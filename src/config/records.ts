@@ -52,3 +52,16 @@ export interface ZoneRecord {
   file: string;
   line: number;
 }
+
+/** One owner name's records, in file order: the record itself while it has one (most names of a big zone), else a list. */
+export type OwnedRecords = ZoneRecord | ZoneRecord[];
+
+/**
+ * A zone's records grouped by owner name (checkZone makes it while checking; the table builder reuses it).
+ * Valid for `records` as long as that array is the zone's and still `length` long.
+ */
+export interface ZoneGrouping {
+  readonly records: readonly ZoneRecord[];
+  readonly length: number;
+  readonly byName: ReadonlyMap<string, OwnedRecords>;
+}

@@ -1,8 +1,5 @@
 import type { ConfigIssue } from '../common/errors';
-import type { RData, ZoneRecord } from './records';
-
-/** A name's records: the record itself while it has one (most names of a big zone), a list past that. */
-type Owned = ZoneRecord | ZoneRecord[];
+import type { OwnedRecords as Owned, RData, ZoneRecord } from './records';
 
 /** Records of one name compared pairwise up to this many; past it a Set of rdataKey strings finds duplicates. */
 const PAIRWISE = 16;
@@ -16,14 +13,15 @@ const PAIRWISE = 16;
  *
  * A million-record zone is mostly names with one record: those get no array,
  * no key string and no Set entry (duplicates can only be within one name).
+ * `byName`, when given, is filled with the records by owner name (file order; the table builder reuses it, so
+ * a big zone gets one such Map, not two): complete when no issue is returned.
  */
-export function checkZone(zone: string, records: ZoneRecord[], nsCount: number, path: string): ConfigIssue[] {
+export function checkZone(zone: string, records: ZoneRecord[], nsCount: number, path: string, byName = new Map<string, Owned>()): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const bad = (rec: ZoneRecord, message: string): void => {
     issues.push({ file: rec.file, line: rec.line, col: 1, path, message });
   };
   const dotZone = '.' + zone;
-  const byName = new Map<string, Owned>();
   /** The rdataKeys of names with more than PAIRWISE records. */
   const keys = new Map<string, Set<string>>();
   for (let i = 0; i < records.length; i++) {

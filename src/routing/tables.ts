@@ -1,5 +1,5 @@
 import type { Fallback, MapConfig, ServiceConfig, ZoneConfig } from '../config';
-import type { RecordType } from '../config/records';
+import type { OwnedRecords, RecordType } from '../config/records';
 import { TYPE_CODE } from '../config/records';
 import type { PreparedAnswer } from '../dns';
 import { dsRdata, TYPE_CDNSKEY, TYPE_CDS, TYPE_DNSKEY } from '../dnssec';
@@ -220,6 +220,55 @@ function setOf(n: BuildNode, type: RecordType): RR[] | undefined {
   return undefined;
 }
 
+/** A zone's records by owner name: the zone check's grouping while it is still the zone's, else made here. */
+function ownersOf(zone: ZoneConfig): ReadonlyMap<string, OwnedRecords> {
+  const g = zone.grouped;
+  if (g !== undefined && g.records === zone.records && g.length === zone.records.length) return g.byName;
+  const byName = new Map<string, OwnedRecords>();
+  for (const rec of zone.records) {
+    const had = byName.get(rec.name);
+    if (had === undefined) byName.set(rec.name, rec);
+    else if (Array.isArray(had)) had.push(rec);
+    else byName.set(rec.name, [had, rec]);
+  }
+  return byName;
+}
+
+/** Appends a name's records to `rrsets`, one list per type in the order the types first appear. */
+function addRRsets(rrsets: RR[][], owned: OwnedRecords): void {
+  if (!Array.isArray(owned)) {
+    // The zone's record objects themselves (name, ttl, rdata): no copy per record.
+    for (const set of rrsets) {
+      if (set[0].rdata.type === owned.rdata.type) {
+        set.push(owned);
+        return;
+      }
+    }
+    rrsets.push([owned]);
+    return;
+  }
+  for (const rec of owned) addRRsets(rrsets, rec);
+}
+
+/** Whether a name's records include one of `type`. */
+function ownsType(owned: OwnedRecords, type: RecordType): boolean {
+  if (!Array.isArray(owned)) return owned.rdata.type === type;
+  for (const rec of owned) if (rec.rdata.type === type) return true;
+  return false;
+}
+
+/** How many RRsets (distinct types) a name's records make. */
+function typeCount(owned: OwnedRecords): number {
+  if (!Array.isArray(owned)) return 1;
+  let n = 0;
+  for (let i = 0; i < owned.length; i++) {
+    let seen = false;
+    for (let j = 0; j < i && !seen; j++) seen = owned[j].rdata.type === owned[i].rdata.type;
+    if (!seen) n++;
+  }
+  return n;
+}
+
 const CODE_TYPE = new Map<number, RecordType>((Object.keys(TYPE_CODE) as RecordType[]).map((t) => [TYPE_CODE[t], t]));
 
 /** Same sections, told apart by the identity of their RR objects (equal plans of a name share one answer). */
@@ -240,62 +289,145 @@ function samePlan(a: Plan, b: Plan): boolean {
 export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers: Signers, transfers: ReadonlyMap<string, ZoneTransfer>): PackedTables {
   const signer = new AnswerSigner(signers);
 
-  // 1. Gather nodes.
-  const nodes = new Map<string, BuildNode>();
+  // 1. Gather nodes. A zone's records by name are the zone check's grouping (ZoneConfig.grouped), and a name's
+  // node is made when it is wanted and dropped after: a million-name zone gets no second Map of its names and no
+  // node object, RRset lists and Map entry per name living through the build for the GC to copy and mark.
+  // Only names that are more than a zone's records (a service, an empty non-terminal, an owner in two zones)
+  // get a lasting node, in `extra`. The nodes are walked in the order a Map of every name would have them:
+  // each zone's owners in file order (a name in two zones at its first), new service names, then the
+  // empty non-terminals as they are found; the packed tables' layout follows that order.
+  const zones = map.zones;
+  const owners = zones.map(ownersOf);
   const zoneOf = (name: string): ZoneConfig | null => {
     let best: ZoneConfig | null = null;
-    for (const z of map.zones) {
+    for (const z of zones) {
       if ((name === z.name || name.endsWith('.' + z.name)) && (!best || z.name.length > best.name.length)) best = z;
     }
     return best;
   };
-  const ensure = (name: string, zone: ZoneConfig): BuildNode => {
-    let n = nodes.get(name);
-    if (!n) nodes.set(name, (n = { name, zone, rrsets: [], service: null, cut: null }));
+  const extra = new Map<string, BuildNode>();
+  /** Service names and empty non-terminals that no zone owns, in the order they were added. */
+  const tail: BuildNode[] = [];
+  const ownerZone = (name: string): number => {
+    for (let zi = 0; zi < owners.length; zi++) if (owners[zi].has(name)) return zi;
+    return -1;
+  };
+  /** The lasting node of a name some zone owns: its records from every zone that has them, in zone order. */
+  const merged = (name: string, first: number): BuildNode => {
+    const n: BuildNode = { name, zone: zones[first], rrsets: [], service: null, cut: null };
+    for (let zi = first; zi < owners.length; zi++) {
+      const o = owners[zi].get(name);
+      if (o !== undefined) addRRsets(n.rrsets, o);
+    }
+    extra.set(name, n);
     return n;
   };
-  for (const zone of map.zones) {
-    for (const rec of zone.records) {
-      const n = ensure(rec.name, zone);
-      const set = setOf(n, rec.rdata.type);
-      // The zone's record objects themselves (name, ttl, rdata): a copy per record would live as long as the build.
-      if (set) set.push(rec);
-      else n.rrsets.push([rec]);
+  for (let zi = 1; zi < owners.length; zi++) {
+    for (const name of owners[zi].keys()) {
+      if (extra.has(name)) continue;
+      const first = ownerZone(name);
+      if (first < zi) merged(name, first);
     }
   }
-  for (const svc of services) ensure(svc.config.name, map.zones[svc.config.zone]).service = svc;
-  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN). The Map is
-  // walked while it grows (the ones added here are visited too: their ancestors are there already), and
-  // the apex (it has its SOA) is not sliced out of each of its children's names.
-  for (const n of nodes.values()) {
-    const apexLength = n.zone.name.length;
-    for (let name = n.name; name.length > apexLength; ) {
+  const exists = (name: string): boolean => extra.has(name) || ownerZone(name) >= 0;
+  for (const svc of services) {
+    const name = svc.config.name;
+    let n = extra.get(name);
+    if (!n) {
+      const first = ownerZone(name);
+      if (first >= 0) n = merged(name, first);
+      else {
+        n = { name, zone: zones[svc.config.zone], rrsets: [], service: null, cut: null };
+        extra.set(name, n);
+        tail.push(n);
+      }
+    }
+    n.service = svc;
+  }
+  /** Calls `f` for every node in order: a zone-owned name without a lasting node with its records, else its node. */
+  const eachNode = (f: (name: string, zone: ZoneConfig, owned: OwnedRecords | null, node: BuildNode | null) => void): void => {
+    for (let zi = 0; zi < owners.length; zi++) {
+      const zone = zones[zi];
+      // forEach, not for-of: an entry array and a result object per name is 64 MB of garbage at 1M.
+      owners[zi].forEach((owned, name) => {
+        const x = extra.size === 0 ? undefined : extra.get(name);
+        if (x === undefined) f(name, zone, owned, null);
+        else if (x.zone === zone) f(name, zone, null, x); // else it was walked with the first zone that has it
+      });
+    }
+    for (let i = 0; i < tail.length; i++) f(tail[i].name, tail[i].zone, null, tail[i]);
+  };
+  // Empty non-terminals: every ancestor up to the apex exists (RFC 8020: NODATA, not NXDOMAIN). The ones added
+  // here are walked too (the tail grows while it is walked; their ancestors are there already), and the apex
+  // (it has its SOA) is not sliced out of each of its children's names.
+  eachNode((nodeName, zone) => {
+    const apexLength = zone.name.length;
+    for (let name = nodeName; name.length > apexLength; ) {
       const dot = name.indexOf('.');
       if (name.length - dot - 1 === apexLength) break;
       name = name.slice(dot + 1);
-      ensure(name, n.zone);
-    }
-  }
-  const cuts = new Set<string>();
-  for (const n of nodes.values()) if (n.name !== n.zone.name && setOf(n, 'NS')) cuts.add(n.name);
-  if (cuts.size) {
-    for (const n of nodes.values()) {
-      for (let name = n.name; name !== n.zone.name; name = name.slice(name.indexOf('.') + 1)) {
-        if (cuts.has(name)) n.cut = name; // keeps the highest cut, which is the one that applies
+      if (!exists(name)) {
+        const n: BuildNode = { name, zone, rrsets: [], service: null, cut: null };
+        extra.set(name, n);
+        tail.push(n);
       }
     }
-  }
+  });
+  const cuts = new Set<string>();
+  eachNode((name, zone, owned, node) => {
+    if (name !== zone.name && (owned !== null ? ownsType(owned, 'NS') : setOf(node as BuildNode, 'NS') !== undefined)) cuts.add(name);
+  });
+  /** The delegation a name is at or below: the highest cut between it and its zone's apex, or null. */
+  const cutOf = (name: string, zone: ZoneConfig): string | null => {
+    let cut: string | null = null;
+    for (let s = name; s !== zone.name; s = s.slice(s.indexOf('.') + 1)) if (cuts.has(s)) cut = s;
+    return cut;
+  };
+  if (cuts.size) for (const n of extra.values()) n.cut = cutOf(n.name, n.zone);
+  const nodeFor = (name: string, zone: ZoneConfig, owned: OwnedRecords): BuildNode => {
+    // One record: arrays of one (an empty [] pushed to grows room for 17).
+    let rrsets: RR[][];
+    if (Array.isArray(owned)) addRRsets((rrsets = []), owned);
+    else rrsets = [[owned]];
+    return { name, zone, rrsets, service: null, cut: cuts.size === 0 ? null : cutOf(name, zone) };
+  };
+  // The last few names looked up and their nodes: a CNAME's plans look its target up once per type, an MX's
+  // its exchange for each of MX and ANY. Nodes are never changed once made, so a cached one stays right.
+  const seenNames: Array<string | null> = [null, null, null, null];
+  const seenNodes: Array<BuildNode | undefined> = [undefined, undefined, undefined, undefined];
+  let seenNext = 0;
+  const nodes = {
+    get(name: string): BuildNode | undefined {
+      for (let i = 0; i < seenNames.length; i++) if (seenNames[i] === name) return seenNodes[i];
+      let n = extra.size === 0 ? undefined : extra.get(name);
+      if (n === undefined) {
+        for (let zi = 0; zi < owners.length; zi++) {
+          const o = owners[zi].get(name);
+          if (o !== undefined) {
+            n = nodeFor(name, zones[zi], o);
+            break;
+          }
+        }
+      }
+      seenNames[seenNext] = name;
+      seenNodes[seenNext] = n;
+      seenNext = (seenNext + 1) & 3;
+      return n;
+    },
+  };
 
   // The writer's arrays sized near what a zone like the 1M-record bench's needs (test/helpers/big-zone.ts: per
   // name 2.6 pairs, 2.4 answers of 39 bytes): A and AAAA per name, one per RRset, NODATA; hints, they grow.
+  let count = 0;
   let chars = 0;
   let rrsets = 0;
-  for (const n of nodes.values()) {
-    chars += n.name.length;
-    rrsets += n.rrsets.length;
-  }
-  const answers = 2 * nodes.size + rrsets;
-  const w = new PackWriter({ nodes: nodes.size, chars, pairs: 2 * nodes.size + rrsets, answers, bodyBytes: answers * 32 });
+  eachNode((name, _zone, owned, node) => {
+    count++;
+    chars += name.length;
+    rrsets += owned !== null ? typeCount(owned) : (node as BuildNode).rrsets.length;
+  });
+  const answers = 2 * count + rrsets;
+  const w = new PackWriter({ nodes: count, chars, pairs: 2 * count + rrsets, answers, bodyBytes: answers * 32 });
 
   // 2. Plans.
   const addressesOf = (name: string): RR[] => {
@@ -330,7 +462,15 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
     return rrs;
   };
   const negSoa = (zone: ZoneConfig): RR => negAuthority(zone)[0];
-  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata);
+  // The last negative plan is reused while it fits: a name's A, AAAA and other types are often the same NODATA.
+  // (Plans are only read, never changed.)
+  let lastNegative: Plan | null = null;
+  let lastNegativeZone: ZoneConfig | null = null;
+  const negative = (zone: ZoneConfig, rcode: number, nodata: string | null = null): Plan => {
+    if (lastNegative !== null && lastNegativeZone === zone && lastNegative.rcode === rcode && lastNegative.nodata === nodata) return lastNegative;
+    lastNegativeZone = zone;
+    return (lastNegative = makePlan(rcode, true, NONE, negAuthority(zone), NONE, nodata));
+  };
 
   /** `known`: the node of `name` when the caller has it (a lookup in a Map of a million names is a cache miss). */
   const plan = (name: string, qtype: number, depth: number, known?: BuildNode): Plan | null => {
@@ -447,26 +587,31 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
 
   // Several qtypes of one name often get the same sections (A, AAAA and "other" NODATA; ANY and the first
   // RRset): their bodies are the same bytes, since the question is outside the body. Encode each distinct
-  // plan of a name once (samePlan); the memo lives for one name.
+  // plan of a name once (samePlan); the memo lives for one name. The memo and `wanted` are arrays kept for the
+  // whole build with a count of what is used: emptied with `length = 0`, each got a new backing store per name.
   const memoPlans: Plan[] = [];
   const memoRefs: number[] = [];
+  let memoCount = 0;
   const entryFor = (n: BuildNode, qtype: number): number => {
     const name = n.name;
     const p = plan(name, qtype, 0, n) as Plan; // name exists, so a plan always exists
     if (p.service) return encode(name, qtype, p);
-    for (let i = 0; i < memoPlans.length; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
+    for (let i = 0; i < memoCount; i++) if (samePlan(memoPlans[i], p)) return memoRefs[i];
     const ref = encode(name, qtype, p);
-    memoPlans.push(p);
-    memoRefs.push(ref);
+    memoPlans[memoCount] = p;
+    memoRefs[memoCount++] = ref;
     return ref;
   };
   const wanted: number[] = [];
+  let wantedCount = 0;
   const want = (t: number): void => {
-    if (!wanted.includes(t)) wanted.push(t);
+    for (let i = 0; i < wantedCount; i++) if (wanted[i] === t) return;
+    wanted[wantedCount++] = t;
   };
-  for (const n of nodes.values()) {
+  eachNode((name, zone, owned, node) => {
+    const n = node ?? nodeFor(name, zone, owned as OwnedRecords);
     // Types worth their own entry: those at the node, and for a CNAME those at the chain's end.
-    wanted.length = 0;
+    wantedCount = 0;
     want(TYPE_CODE.A);
     want(TYPE_CODE.AAAA);
     for (let cur: BuildNode | undefined = n, i = 0; cur && i <= MAX_CHAIN; i++) {
@@ -475,9 +620,8 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
       cur = c ? nodes.get((c[0].rdata as { target: string }).target) : undefined;
     }
     if (n.cut === n.name) want(QTYPE_DS);
-    memoPlans.length = 0;
-    memoRefs.length = 0;
-    for (const t of wanted) w.type(t, entryFor(n, t));
+    memoCount = 0;
+    for (let i = 0; i < wantedCount; i++) w.type(wanted[i], entryFor(n, wanted[i]));
     // Any other type gets the same bytes (the question is outside the body), so encode it once.
     const other = entryFor(n, 0xff00);
     const any = entryFor(n, QTYPE_ANY);
@@ -496,7 +640,7 @@ export function buildPacked(map: MapConfig, services: ServiceRuntime[], signers:
       }
     }
     w.node(n.name, other, any);
-  }
+  });
   const nxdomain: PackedTables['nxdomain'] = [];
   // Signed: NOERROR with the signed SOA; the query's own NSEC is added per query name (compact-denial.ts).
   for (const z of map.zones) nxdomain.push([z.name, negative(z, RCODE_NXDOMAIN), signer.sections(z.name, negative(z, RCODE_NOERROR))]);

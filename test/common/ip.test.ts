@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
-import { formatIp, parseIp, parseIpGeneral } from '../../src/common/ip';
+import { formatIp, parseIp, parseIpGeneral, writeHexIpv6 } from '../../src/common/ip';
 
 // parseIp parses dotted quads and hex-only IPv6 by hand and leaves the rest to net.isIPv4 / isIPv6 and the
 // general parser: on any text the two must agree, null for null and byte for byte otherwise.
@@ -11,6 +11,10 @@ function same(text: string): void {
   const general = parseIpGeneral(text);
   assert.deepEqual(fast === null ? null : [...fast], general === null ? null : [...general], JSON.stringify(text));
   assert.equal(fast !== null, isIP(text) !== 0 && !text.includes('%'), JSON.stringify(text));
+  // The encoder's in-place writer, into dirty bytes at an offset: true only for IPv6, then exactly its bytes.
+  const out = new Uint8Array(20).fill(0xee);
+  if (writeHexIpv6(text, out, 2)) assert.deepEqual([...out.subarray(2, 18)], general && general.length === 16 ? [...general] : null, JSON.stringify(text));
+  assert.deepEqual([out[0], out[1], out[18], out[19]], [0xee, 0xee, 0xee, 0xee]);
 }
 
 test('edge cases agree with the general parser and net.isIP', () => {
