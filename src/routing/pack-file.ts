@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { PackedTables } from './pack-writer';
+import { transferList, type PackedTables } from './pack-writer';
 
 /**
  * Packed tables from the build process to serve: the typed arrays go through
@@ -90,10 +90,7 @@ export async function readPackedFile(f: PackedFile): Promise<PackedTables> {
 
 /** The bytes of the buffers under a PackedTables' arrays. */
 export function tableBytes(p: PackedTables): number {
-  const buffers = new Set<ArrayBufferLike>(ARRAYS.map((key) => p[key].buffer));
-  let n = 0;
-  for (const b of buffers) n += b.byteLength;
-  return n;
+  return transferList(p).reduce((n, b) => n + b.byteLength, 0);
 }
 
 /** V8 starts a mark-compact once external memory grows this much past what it was at the last one. */
