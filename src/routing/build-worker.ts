@@ -1,13 +1,10 @@
 // Child-process entry of buildInWorker (build.ts): loads the map, builds and packs its tables, hands them over
 // through a file (pack-file.ts) and the IPC channel.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ConfigError } from '../common/errors';
 import { lowerProcessPriority } from '../common/worker';
 import { loadMapBundle, loadMapFile, type MapConfig } from '../config';
 import { loadZoneKeys, nextKeyEvent as nextEvent, validityAt, ZoneSigner, type SigningStats } from '../dnssec';
-import { writePackedFile } from './pack-file';
+import { writePackedTemp } from './pack-file';
 import { buildPacked, buildServices } from './tables';
 import type { Signers } from './sign-answers';
 import { buildTransfers } from './transfer';
@@ -48,7 +45,7 @@ function run(job: BuildJob): ChildReply {
     // The records are in the packed answers now; the answering thread gets the map without them.
     const lite: MapConfig = { ...map, zones: map.zones.map((z) => ({ ...z, records: [] })) };
     const records = map.zones.reduce((n, z) => n + z.records.length, 0);
-    const file = writePackedFile(packed, join(mkdtempSync(join(tmpdir(), 'geosteer-build-')), 'tables'));
+    const file = writePackedTemp(packed);
     return { ok: true, unchanged: false, map: lite, file, records, signing };
   } catch (err) {
     if (err instanceof ConfigError) return { ok: false, issues: err.issues, message: err.message };

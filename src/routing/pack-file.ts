@@ -1,6 +1,7 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { transferList, type PackedTables } from './pack-writer';
 
 /**
@@ -53,6 +54,35 @@ export function writePackedFile(p: PackedTables, path: string): PackedFile {
   const { names, nameEnd, slots, typeEnd, typeCodes, typeRefs, other, any, body, answers, ...rest } = p;
   void [names, nameEnd, slots, typeEnd, typeCodes, typeRefs, other, any, body, answers];
   return { path, arrays, rest };
+}
+
+/** Memory-backed (tmpfs) on Linux: the tables are memory on both sides, and nothing about them needs to reach a disk. */
+const SHM = '/dev/shm';
+
+/**
+ * Writes the arrays of `p` to a new file in a directory of its own: in /dev/shm when it has room for them twice
+ * over, else (no /dev/shm, or a container's 64 MB one) in the temporary directory. On this box's ext4 /tmp the
+ * 170 MB of a 1M-record zone took 48-485 ms to write, on /dev/shm 65-93 ms (six runs, alternating).
+ */
+export function writePackedTemp(p: PackedTables): PackedFile {
+  const bytes = tableBytes(p);
+  let shm = false;
+  try {
+    const s = statfsSync(SHM);
+    shm = s.bavail * s.bsize > 2 * bytes + (64 << 20);
+  } catch {
+    // No /dev/shm: the temporary directory.
+  }
+  if (shm) {
+    const dir = mkdtempSync(join(SHM, 'geosteer-build-'));
+    try {
+      return writePackedFile(p, join(dir, 'tables'));
+    } catch {
+      // Filled up meanwhile (ENOSPC): the temporary directory instead.
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return writePackedFile(p, join(mkdtempSync(join(tmpdir(), 'geosteer-build-')), 'tables'));
 }
 
 const VIEW = { names: Uint16Array, nameEnd: Uint32Array, slots: Int32Array, typeEnd: Uint32Array, typeCodes: Uint16Array, typeRefs: Int32Array, other: Int32Array, any: Int32Array, body: Uint8Array, answers: Int32Array } as const;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { loadMapFile } from '../../src/config';
-import { readPackedFile, releaseTablesLater, tableBytes, writePackedFile } from '../../src/routing/pack-file';
+import { readPackedFile, releaseTablesLater, tableBytes, writePackedFile, writePackedTemp } from '../../src/routing/pack-file';
 import type { PackedTables } from '../../src/routing/pack-writer';
 import { buildPacked, buildServices } from '../../src/routing/tables';
 import { DEFAULT_MAP } from '../helpers/server';
@@ -34,6 +34,23 @@ test('packed tables read back equal, over one SharedArrayBuffer, and the file an
   assert.deepEqual(back.nxdomain, p.nxdomain);
   assert.equal(tableBytes(back), back.names.buffer.byteLength);
   assert.equal(existsSync(f.path), false);
+  assert.equal(existsSync(dirname(f.path)), false);
+});
+
+test('the build writes its tables to /dev/shm when it has room, and they read back the same', async (t) => {
+  let room = false;
+  try {
+    const s = statfsSync('/dev/shm');
+    room = s.bavail * s.bsize > (256 << 20);
+  } catch {
+    // none
+  }
+  if (!room) return t.skip('no /dev/shm with room on this machine');
+  const p = sampleTables();
+  const f = writePackedTemp(p);
+  assert.match(f.path, /^\/dev\/shm\/geosteer-build-[^/]+\/tables$/);
+  const back = await readPackedFile(f);
+  for (const key of ARRAYS) assert.deepEqual(Array.from(back[key]), Array.from(p[key]), key);
   assert.equal(existsSync(dirname(f.path)), false);
 });
 
